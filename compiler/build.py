@@ -1,0 +1,287 @@
+"""Config -> MailModel: merge defaults, place every name in its zone, resolve the records."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+from mailauth.compiler.model import DkimKey, DomainModel, MailModel, Record, SoaModel, ZoneModel
+from mailauth.compiler.records import dkim_text, dmarc_text, spf_text
+from mailauth.schema.errors import ConfigError, Problem
+from mailauth.schema.models import Config, Dkim, Dmarc, Domain, Spf, Zone
+from mailauth.schema.validate import LoadedConfig, dotted
+
+
+@dataclass(frozen=True)
+class KnownKey:
+    """A public key known from the config, the lock file or the key store."""
+
+    algorithm: str
+    bits: int
+    public_key: str
+
+
+KeyIndex = Mapping[tuple[str, str], KnownKey]
+PolicyT = TypeVar("PolicyT", Spf, Dmarc)
+
+
+def _merge(default: PolicyT, override: PolicyT | None) -> PolicyT:
+    """Field-by-field: what the domain wrote wins, the rest comes from defaults."""
+    if override is None:
+        return default
+    if isinstance(override, Spf) and override.raw is not None:
+        return override
+    update = {name: getattr(override, name) for name in override.model_fields_set}
+    merged = default.model_copy(update=update)
+    if isinstance(merged, Spf) and merged.redirect is not None:
+        # `redirect=` only applies when no `all` matches: unless someone asked for both,
+        # the default `~all` must not silently disable the redirect.
+        explicit_all = "all" in override.model_fields_set or "all" in default.model_fields_set
+        if not explicit_all:
+            merged = merged.model_copy(update={"all": None})
+    return merged
+
+
+def _selectors(default: Dkim, override: Dkim | None) -> Dkim:
+    return override if override is not None else default
+
+
+def _zone_for(name: str, zones: list[str]) -> str | None:
+    """The longest declared zone that ``name`` lies in."""
+    best: str | None = None
+    for zone in zones:
+        if (name == zone or name.endswith("." + zone)) and (best is None or len(zone) > len(best)):
+            best = zone
+    return best
+
+
+def _relative(name: str, zone: str) -> str:
+    return "@" if name == zone else name[: -(len(zone) + 1)]
+
+
+def _rname(value: str | None, zone: str) -> str:
+    """SOA RNAME from ``hostmaster@example.org`` (dots in the local part get escaped)."""
+    if value is None:
+        return f"hostmaster.{zone}."
+    if "@" in value:
+        local, _, domain = value.partition("@")
+        return local.replace(".", "\\.") + "." + domain.rstrip(".") + "."
+    return value.rstrip(".") + "."
+
+
+class _ZoneBuilder:
+    def __init__(self, name: str, spec: Zone | None, default_ttl: int) -> None:
+        self.name = name
+        self.spec = spec
+        self.ttl = spec.ttl if spec is not None and spec.ttl is not None else default_ttl
+        self.records: set[Record] = set()
+
+    def add(self, owner: str, rtype: str, value: str, ttl: int | None, purpose: str) -> None:
+        self.records.add(
+            Record(
+                _relative(owner, self.name),
+                rtype,
+                value,
+                ttl if ttl is not None else self.ttl,
+                purpose,  # type: ignore[arg-type]
+            )
+        )
+
+    def finish(self) -> ZoneModel:
+        spec = self.spec
+        soa: SoaModel | None = None
+        mode = spec.mode if spec is not None else "include"
+        if spec is not None and mode == "zone":
+            for ns in spec.ns:
+                self.add(self.name, "NS", f"{ns}.", None, "ns")
+            soa = SoaModel(
+                mname=(spec.soa.mname or spec.ns[0]) + ".",
+                rname=_rname(spec.soa.rname, self.name),
+                refresh=spec.soa.refresh,
+                retry=spec.soa.retry,
+                expire=spec.soa.expire,
+                minimum=spec.soa.minimum,
+            )
+        records = tuple(sorted(self.records, key=Record.sort_key))
+        return ZoneModel(
+            name=self.name,
+            mode=mode,
+            ttl=self.ttl,
+            soa=soa,
+            records=records,
+            serial_file=spec.serial_file if spec is not None else None,
+        )
+
+
+def _check_conflicts(zone: ZoneModel, problems: list[Problem], where: str) -> None:
+    """A CNAME cannot share its name with anything (RFC 1034 3.6.2); SPF must be single."""
+    by_name: dict[str, set[str]] = {}
+    spf_count: dict[str, int] = {}
+    for record in zone.records:
+        by_name.setdefault(record.name, set()).add(record.type)
+        if record.type == "TXT" and record.value.lower().startswith("v=spf1"):
+            spf_count[record.name] = spf_count.get(record.name, 0) + 1
+    for name, types in sorted(by_name.items()):
+        if "CNAME" in types and len(types) > 1:
+            others = ", ".join(sorted(types - {"CNAME"}))
+            problems.append(
+                Problem(where, f"zones[{zone.name}]", f"{name}: a CNAME cannot sit beside {others}")
+            )
+    for name, count in sorted(spf_count.items()):
+        if count > 1:
+            problems.append(
+                Problem(
+                    where,
+                    f"zones[{zone.name}]",
+                    f"{name}: {count} SPF records; receivers treat more than one as an error",
+                )
+            )
+
+
+def build_model(loaded: LoadedConfig, keys: KeyIndex | None = None) -> MailModel:
+    """Resolve the config into records and keys; raises ConfigError on cross-field problems."""
+    config: Config = loaded.config
+    source = loaded.source
+    keys = keys or {}
+    problems: list[Problem] = []
+    notes: list[str] = []
+
+    zone_specs = {z.name: z for z in config.zones}
+    builders: dict[str, _ZoneBuilder] = {
+        z.name: _ZoneBuilder(z.name, z, config.defaults.ttl) for z in config.zones
+    }
+
+    def builder_for(name: str) -> _ZoneBuilder:
+        zone = _zone_for(name, list(builders))
+        if zone is None:
+            # Not in a declared zone: the domain's records become an include fragment.
+            builders[name] = _ZoneBuilder(name, None, config.defaults.ttl)
+            zone = name
+        return builders[zone]
+
+    for zi, spec in enumerate(config.zones):
+        for ri, extra in enumerate(spec.records):
+            owner = spec.name if extra.name == "@" else f"{extra.name}.{spec.name}"
+            value = extra.value
+            if extra.type != "TXT":
+                value = _check_rdata(
+                    extra.type,
+                    value,
+                    spec.name,
+                    problems,
+                    source.where(("zones", zi, "records", ri, "value")),
+                    dotted(("zones", zi, "records", ri, "value")),
+                )
+            builders[spec.name].add(owner, extra.type, value, extra.ttl, "extra")
+
+    for host in config.mail_hosts:
+        zone = _zone_for(host.name, list(zone_specs))
+        if zone is None:
+            continue
+        for addr in host.ipv4:
+            builders[zone].add(host.name, "A", addr, None, "host")
+        for addr in host.ipv6:
+            builders[zone].add(host.name, "AAAA", addr, None, "host")
+
+    domains: list[DomainModel] = []
+    for di, domain in enumerate(config.domains):
+        zb = builder_for(domain.name)
+        ttl = domain.ttl
+        domains.append(_domain(config, domain, di, zb, ttl, keys, notes, problems, loaded))
+
+    zones = tuple(builders[name].finish() for name in sorted(builders))
+    for built in zones:
+        where = source.where(("zones",)) if built.name in zone_specs else loaded.source.file
+        _check_conflicts(built, problems, where)
+    if problems:
+        raise ConfigError(problems)
+    return MailModel(zones=zones, domains=tuple(domains), notes=tuple(notes))
+
+
+def _domain(
+    config: Config,
+    domain: Domain,
+    index: int,
+    zb: _ZoneBuilder,
+    ttl: int | None,
+    keys: KeyIndex,
+    notes: list[str],
+    problems: list[Problem],
+    loaded: LoadedConfig,
+) -> DomainModel:
+    spf = spf_text(_merge(config.defaults.spf, domain.spf))
+    dmarc = dmarc_text(_merge(config.defaults.dmarc, domain.dmarc))
+    zb.add(domain.name, "TXT", spf, ttl, "spf")
+    zb.add(f"_dmarc.{domain.name}", "TXT", dmarc, ttl, "dmarc")
+
+    mx = domain.mx
+    if mx is None:
+        for host in config.mail_hosts:
+            zb.add(domain.name, "MX", f"10 {host.name}.", ttl, "mx")
+    else:
+        for entry in mx:
+            zb.add(domain.name, "MX", f"{entry.priority} {entry.host}.", ttl, "mx")
+
+    dkim = _selectors(config.defaults.dkim, domain.dkim)
+    sel_path = ("domains", index, "dkim") if domain.dkim is not None else ("defaults", "dkim")
+    resolved: list[DkimKey] = []
+    for si, sel in enumerate(dkim.selectors):
+        public = sel.public_key
+        known = keys.get((domain.name, sel.name))
+        if known is not None:
+            if known.algorithm != sel.algorithm:
+                path = (*sel_path, "selectors", si, "algorithm")
+                problems.append(
+                    Problem(
+                        loaded.source.where(path),
+                        dotted(path),
+                        f"{sel.name}._domainkey.{domain.name} is {sel.algorithm} here but the "
+                        f"existing key is {known.algorithm}; a key's algorithm cannot change: "
+                        "add a new selector and retire this one",
+                    )
+                )
+            if public is None:
+                public = known.public_key
+        key = DkimKey(
+            domain=domain.name,
+            selector=sel.name,
+            algorithm=sel.algorithm,
+            bits=known.bits if known is not None else sel.key_bits,
+            public_key="".join(public.split()) if public else None,
+            key_file=sel.key_file,
+            testing=sel.testing,
+        )
+        resolved.append(key)
+        if key.public_key is None:
+            notes.append(
+                f"{key.record_name}: no public key yet; `mailauth apply` creates it "
+                "(the DKIM record is published once the key exists)"
+            )
+            continue
+        zb.add(
+            key.record_name,
+            "TXT",
+            dkim_text(key.algorithm, key.public_key, testing=key.testing),
+            ttl,
+            "dkim",
+        )
+    return DomainModel(name=domain.name, zone=zb.name, spf=spf, dmarc=dmarc, keys=tuple(resolved))
+
+
+def _check_rdata(
+    rtype: str, value: str, zone: str, problems: list[Problem], where: str, field: str
+) -> str:
+    """Let dnspython parse the value, so a typo fails here and not when named loads the zone."""
+    import dns.exception
+    import dns.name
+    import dns.rdata
+
+    try:
+        rdata = dns.rdata.from_text(
+            "IN", rtype, value, origin=dns.name.from_text(zone), relativize=False
+        )
+    except (dns.exception.DNSException, ValueError) as exc:
+        problems.append(Problem(where, field, f"not a valid {rtype} value: {exc}"))
+        return value
+    return rdata.to_text(origin=None, relativize=False)

@@ -1,0 +1,177 @@
+"""The ``mailauth`` command. Exit status: 0 nothing to do / ok, 2 changes pending, 1 error."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mailauth.compiler import driver
+from mailauth.compiler.plan import Plan, PlanError
+from mailauth.compiler.report import as_json, as_markdown, as_text, summary
+from mailauth.schema.errors import ConfigError, Problem
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Compile mailauth.yaml into SPF, DKIM and DMARC records and mail-server config.",
+)
+
+ConfigOpt = Annotated[
+    Path, typer.Option("--config", "-c", help="The mailauth.yaml to read.", show_default=True)
+]
+RootOpt = Annotated[
+    Path | None,
+    typer.Option(help="Prefix for every output path (default: root: in the file, else ./out)."),
+]
+TargetOpt = Annotated[
+    list[str] | None, typer.Option("--target", help="Only this target (repeatable).")
+]
+NoColorOpt = Annotated[bool, typer.Option("--no-color", help="Plain output, no ANSI colours.")]
+
+
+class Format(StrEnum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+def _err(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def _report_problems(problems: list[Problem]) -> None:
+    for problem in problems:
+        _err(f"error: {problem}")
+    _err(f"{len(problems)} error(s); nothing was written.")
+
+
+def _warn(job_or_loaded: driver.Job) -> None:
+    for warning in job_or_loaded.loaded.warnings:
+        _err(f"warning: {warning}")
+
+
+def _colour(no_color: bool) -> bool:
+    return not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
+
+
+def _open(config: Path, root: Path | None, target: list[str] | None) -> driver.Job:
+    try:
+        job = driver.open_job(config, root, target)
+    except ConfigError as exc:
+        _report_problems(exc.problems)
+        raise typer.Exit(1) from None
+    _warn(job)
+    return job
+
+
+@app.command()
+def init(
+    config: ConfigOpt = Path("mailauth.yaml"),
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented starter mailauth.yaml."""
+    from mailauth.compiler.scaffold import STARTER
+
+    if config.exists() and not force:
+        _err(f"error: {config} exists; use --force to overwrite it")
+        raise typer.Exit(1)
+    config.write_text(STARTER)
+    typer.echo(f"wrote {config}; edit it, then run `mailauth plan -c {config}`")
+
+
+@app.command()
+def validate(config: ConfigOpt = Path("mailauth.yaml")) -> None:
+    """Check mailauth.yaml (schema and cross-field rules); exit 0 if valid, 1 if not."""
+    job = _open(config, None, None)
+    try:
+        model = driver.model_for(job)
+    except ConfigError as exc:
+        _report_problems(exc.problems)
+        raise typer.Exit(1) from None
+    records = sum(len(z.records) for z in model.zones)
+    typer.echo(f"{config}: valid ({len(model.domains)} domains, {records} records)")
+
+
+@app.command()
+def plan(
+    config: ConfigOpt = Path("mailauth.yaml"),
+    root: RootOpt = None,
+    target: TargetOpt = None,
+    format: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.text,
+    no_color: NoColorOpt = False,
+) -> None:
+    """Show what apply would change, as diffs; exit 0 nothing to do, 2 changes pending."""
+    job = _open(config, root, target)
+    try:
+        result = driver.plan(job)
+    except ConfigError as exc:
+        _report_problems(exc.problems)
+        raise typer.Exit(1) from None
+    except PlanError as exc:
+        _err(f"error: {exc}")
+        raise typer.Exit(1) from None
+    if format is Format.json:
+        typer.echo(as_json(result), nl=False)
+    elif format is Format.markdown:
+        typer.echo(as_markdown(result), nl=False)
+    else:
+        typer.echo(as_text(result, colour=_colour(no_color)), nl=False)
+    raise typer.Exit(2 if result.pending else 0)
+
+
+@app.command()
+def apply(
+    config: ConfigOpt = Path("mailauth.yaml"),
+    root: RootOpt = None,
+    target: TargetOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Write without asking.")] = False,
+    no_color: NoColorOpt = False,
+) -> None:
+    """Write the planned changes atomically (backups kept) and say what to reload."""
+    job = _open(config, root, target)
+    colour = _colour(no_color)
+
+    def confirm(pending: Plan) -> bool:
+        typer.echo(as_text(pending, colour=colour), nl=False)
+        if yes:
+            return True
+        if not sys.stdin.isatty():
+            _err("error: no terminal to ask for confirmation; re-run with --yes")
+            raise typer.Exit(1)
+        return typer.confirm(f"Write these changes under {job.root}?", default=False)
+
+    try:
+        result = driver.apply(job, confirm)
+    except ConfigError as exc:
+        _report_problems(exc.problems)
+        raise typer.Exit(1) from None
+    except (PlanError, OSError) as exc:
+        _err(f"error: {exc}")
+        raise typer.Exit(1) from None
+    if result is None:
+        typer.echo("Nothing written.")
+        raise typer.Exit(1)
+    if not result.pending:
+        typer.echo("No changes: everything under the root is up to date.")
+        return
+    typer.echo(f"Applied under {job.root}. " + summary(result))
+    if result.reloads:
+        typer.echo("Now run: " + "; ".join(result.reloads))
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of mailauth.yaml, for editors."""
+    from mailauth.schema.models import Config
+
+    typer.echo(json.dumps(Config.model_json_schema(), indent=2))
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,106 @@
+"""The backend-neutral MailModel: every record of every zone, every signing key, resolved.
+
+Backends render from this and nothing else, so policy (defaults, which zone a name falls
+in, what a DMARC record says) is decided once, here, and never re-derived per target.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+# The order records appear in within one owner name: the zone's skeleton first, then mail.
+TYPE_ORDER = {"SOA": 0, "NS": 1, "MX": 2, "A": 3, "AAAA": 4, "CNAME": 5, "TXT": 6}
+
+RecordPurpose = Literal["ns", "mx", "host", "spf", "dkim", "dmarc", "extra"]
+
+
+@dataclass(frozen=True, order=True)
+class Record:
+    """One resource record. ``name`` is relative to the zone (``@`` for the apex).
+
+    For TXT, ``value`` is the text itself (unquoted, unsplit); backends quote and split it
+    as their format wants. For other types it is the presentation form (``10 mail.x.``).
+    """
+
+    name: str
+    type: str
+    value: str
+    ttl: int
+    purpose: RecordPurpose = "extra"
+
+    def sort_key(self) -> tuple[bool, tuple[str, ...], int, str]:
+        labels = tuple(reversed(self.name.split("."))) if self.name != "@" else ()
+        return (self.name != "@", labels, TYPE_ORDER.get(self.type, 50), self.value)
+
+    def fqdn(self, zone: str) -> str:
+        """The owner as an absolute name with its trailing dot."""
+        return f"{zone}." if self.name == "@" else f"{self.name}.{zone}."
+
+
+@dataclass(frozen=True)
+class SoaModel:
+    mname: str
+    rname: str
+    refresh: int
+    retry: int
+    expire: int
+    minimum: int
+
+
+@dataclass(frozen=True)
+class ZoneModel:
+    """A zone and the records mailauth puts in it (all of them in ``zone`` mode)."""
+
+    name: str
+    mode: Literal["zone", "include"]
+    ttl: int
+    soa: SoaModel | None
+    records: tuple[Record, ...]
+    serial_file: str | None = None
+
+    def find(self, name: str, rtype: str) -> tuple[Record, ...]:
+        return tuple(r for r in self.records if r.name == name and r.type == rtype)
+
+
+@dataclass(frozen=True)
+class DkimKey:
+    """A DKIM selector of a signing domain, with its public key once one is known."""
+
+    domain: str
+    selector: str
+    algorithm: Literal["rsa", "ed25519"]
+    bits: int
+    public_key: str | None
+    key_file: str | None = None
+    testing: bool = False
+
+    @property
+    def record_name(self) -> str:
+        return f"{self.selector}._domainkey.{self.domain}"
+
+
+@dataclass(frozen=True)
+class DomainModel:
+    """A mail domain with its resolved policies."""
+
+    name: str
+    zone: str
+    spf: str
+    dmarc: str
+    keys: tuple[DkimKey, ...]
+
+
+@dataclass(frozen=True)
+class MailModel:
+    """Everything the backends need, decided."""
+
+    zones: tuple[ZoneModel, ...]
+    domains: tuple[DomainModel, ...]
+    notes: tuple[str, ...] = field(default=())
+
+    def zone(self, name: str) -> ZoneModel:
+        for zone in self.zones:
+            if zone.name == name:
+                return zone
+        raise KeyError(name)

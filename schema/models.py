@@ -1,0 +1,311 @@
+"""The input language: what may be written in mailauth.yaml, as pydantic models.
+
+Every model forbids unknown keys (a misspelt key must never be ignored silently) and is
+frozen (the compiler derives everything from it and must not change it on the way).
+Field names follow the record tags admins already know (``p``, ``sp``, ``adkim``...).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from mailauth.schema import names
+
+SCHEMA_VERSION = 1
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+DomainName = Annotated[str, AfterValidator(names.domain_name)]
+OwnerName = Annotated[str, AfterValidator(names.owner_name)]
+Ip4Net = Annotated[str, AfterValidator(lambda v: names.ip_network(v, 4))]
+Ip6Net = Annotated[str, AfterValidator(lambda v: names.ip_network(v, 6))]
+Ip4Addr = Annotated[str, AfterValidator(lambda v: names.ip_address(v, 4))]
+Ip6Addr = Annotated[str, AfterValidator(lambda v: names.ip_address(v, 6))]
+Ttl = Annotated[int, Field(ge=0, le=2_147_483_647)]
+SafeText = Annotated[str, AfterValidator(lambda v: names.safe_text(v))]
+FilePath = Annotated[str, AfterValidator(lambda v: names.safe_text(v, what="path", forbid='"'))]
+
+
+def _selector_in(value: object) -> object:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        # `name: 01` arrives as 1: a selector is text, and leading zeros are what was meant
+        # only if the user quoted it. Say so instead of guessing.
+        raise ValueError(
+            f'selector {value} was read as a number; quote it, e.g. name: "{value:02d}"'
+        )
+    return value
+
+
+SelectorName = Annotated[str, BeforeValidator(_selector_in), AfterValidator(names.selector_name)]
+
+_SPF_DOMAIN_SPEC = re.compile(r"^[A-Za-z0-9_.%{}+,/=-]+$")
+
+
+def _spf_domain_spec(value: str) -> str:
+    """An SPF domain-spec (may hold macros like %{i}); no spaces or quotes."""
+    if not _SPF_DOMAIN_SPEC.match(value):
+        raise ValueError(f"{value!r} is not a valid SPF domain-spec (RFC 7208 section 7.1)")
+    return value
+
+
+SpfDomainSpec = Annotated[str, AfterValidator(_spf_domain_spec)]
+_SPF_HOST_CIDR = re.compile(r"^(?P<host>[^/]+)?(?:/(?P<v4>\d{1,2}))?(?://(?P<v6>\d{1,3}))?$")
+
+
+def _spf_host_cidr(value: str) -> str:
+    """``host``, ``host/24``, ``/24`` or ``host/24//64`` for the a: and mx: mechanisms."""
+    m = _SPF_HOST_CIDR.match(value)
+    if not m or (m.group("host") and not _SPF_DOMAIN_SPEC.match(m.group("host"))):
+        raise ValueError(f"{value!r} is not a valid host[/cidr] for an SPF a/mx mechanism")
+    if m.group("v4") and int(m.group("v4")) > 32:
+        raise ValueError(f"{value!r}: IPv4 prefix length must be 0-32")
+    if m.group("v6") and int(m.group("v6")) > 128:
+        raise ValueError(f"{value!r}: IPv6 prefix length must be 0-128")
+    return value
+
+
+SpfHostCidr = Annotated[str, AfterValidator(_spf_host_cidr)]
+
+
+class Spf(StrictModel):
+    """SPF (RFC 7208) as structured terms; ``raw`` replaces them all with a literal record."""
+
+    mx: bool | list[SpfHostCidr] = Field(
+        default=True, description="`true` for the bare mx mechanism, or a list of host[/cidr]"
+    )
+    a: bool | list[SpfHostCidr] = Field(
+        default=False, description="`true` for the bare a mechanism, or a list of host[/cidr]"
+    )
+    ip4: list[Ip4Net] = Field(default_factory=list)
+    ip6: list[Ip6Net] = Field(default_factory=list)
+    include: list[SpfDomainSpec] = Field(default_factory=list)
+    exists: list[SpfDomainSpec] = Field(default_factory=list)
+    redirect: SpfDomainSpec | None = None
+    all: Literal["-all", "~all", "?all", "+all"] | None = Field(
+        default="~all",
+        description="the final qualifier; `~all` (softfail) keeps forwarded mail flowing",
+    )
+    raw: str | None = Field(default=None, description="a literal record, used as written")
+
+    @model_validator(mode="after")
+    def _raw_is_spf(self) -> Spf:
+        if self.raw is not None:
+            names.safe_text(self.raw, what="spf.raw")
+            if not self.raw.lower().startswith("v=spf1") or (
+                len(self.raw) > 6 and self.raw[6] != " "
+            ):
+                raise ValueError("spf.raw must start with 'v=spf1 '")
+        return self
+
+
+class DkimSelector(StrictModel):
+    """One DKIM key of a domain, published at ``<name>._domainkey.<domain>``."""
+
+    name: SelectorName
+    algorithm: Literal["rsa", "ed25519"] = "rsa"
+    bits: int | None = Field(default=None, description="RSA modulus size; default 2048")
+    public_key: str | None = Field(
+        default=None,
+        description="base64 public key (DKIM p=); normally taken from mailauth.lock",
+    )
+    key_file: FilePath | None = Field(
+        default=None, description="adopt an existing private key file instead of generating one"
+    )
+    testing: bool = Field(default=False, description="publish t=y (receivers treat as test)")
+
+    @model_validator(mode="after")
+    def _bits_fit(self) -> DkimSelector:
+        if self.algorithm == "ed25519" and self.bits not in (None, 256):
+            raise ValueError("ed25519 keys have a fixed size; remove `bits`")
+        if self.algorithm == "rsa" and self.bits is not None and self.bits < 1024:
+            raise ValueError(f"RSA keys under 1024 bits are refused by receivers (got {self.bits})")
+        if self.algorithm == "rsa" and self.bits is not None and self.bits > 8192:
+            raise ValueError(f"RSA keys over 8192 bits are not supported (got {self.bits})")
+        if self.public_key is not None and not re.fullmatch(r"[A-Za-z0-9+/=\s]+", self.public_key):
+            raise ValueError("public_key must be base64 (the DKIM p= value)")
+        return self
+
+    @property
+    def key_bits(self) -> int:
+        if self.algorithm == "ed25519":
+            return 256
+        return self.bits or 2048
+
+
+class Dkim(StrictModel):
+    selectors: list[DkimSelector] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique(self) -> Dkim:
+        seen: set[str] = set()
+        for sel in self.selectors:
+            if sel.name in seen:
+                raise ValueError(f"selector {sel.name!r} is listed twice")
+            seen.add(sel.name)
+        return self
+
+
+_REPORT_URI = re.compile(r"^mailto:[^\s,;!\"\\]+@[A-Za-z0-9.-]+(?:![0-9]+[kmgt]?)?$", re.I)
+
+
+def _report_uri(value: str) -> str:
+    """A DMARC report URI; a bare address gets its ``mailto:``."""
+    text = value.strip()
+    if "@" in text and not text.lower().startswith("mailto:"):
+        text = "mailto:" + text
+    if not _REPORT_URI.match(text):
+        raise ValueError(f"{value!r} is not a mailto: report address (e.g. dmarc@example.org)")
+    return text
+
+
+ReportUri = Annotated[str, AfterValidator(_report_uri)]
+Policy = Literal["none", "quarantine", "reject"]
+
+
+def _fo(value: object) -> str:
+    text = str(value)
+    parts = text.split(":")
+    if not parts or any(p not in ("0", "1", "d", "s") for p in parts):
+        raise ValueError(f"fo={text!r}: expected options 0, 1, d, s separated by ':'")
+    return text
+
+
+class Dmarc(StrictModel):
+    """DMARC (RFC 9989, read as RFC 7489 too). Each field is the record tag of that name."""
+
+    p: Policy = "none"
+    sp: Policy | None = None
+    np: Policy | None = None
+    adkim: Literal["r", "s"] | None = None
+    aspf: Literal["r", "s"] | None = None
+    rua: list[ReportUri] = Field(default_factory=list)
+    ruf: list[ReportUri] = Field(default_factory=list)
+    fo: Annotated[str, BeforeValidator(_fo)] | None = None
+    t: bool | None = Field(default=None, description="RFC 9989 testing flag: t=y")
+    psd: Literal["y", "n", "u"] | None = None
+    pct: int | None = Field(
+        default=None, ge=0, le=100, description="removed by RFC 9989; accepted with a warning"
+    )
+
+
+class Mx(StrictModel):
+    host: DomainName
+    priority: int = Field(default=10, ge=0, le=65535)
+
+
+class MailHost(StrictModel):
+    """A machine that sends mail for the domains: its address records go into managed zones."""
+
+    name: DomainName
+    ipv4: list[Ip4Addr] = Field(default_factory=list)
+    ipv6: list[Ip6Addr] = Field(default_factory=list)
+
+
+class Soa(StrictModel):
+    mname: DomainName | None = Field(default=None, description="primary server; default first NS")
+    rname: str | None = Field(
+        default=None, description="contact, as hostmaster@example.org; default hostmaster@<zone>"
+    )
+    refresh: Ttl = 10800
+    retry: Ttl = 600
+    expire: Ttl = 1814400
+    minimum: Ttl = 10800
+
+
+_RECORD_TYPES = ("A", "AAAA", "CNAME", "MX", "TXT", "NS", "SRV", "CAA", "PTR", "TLSA", "SSHFP")
+
+
+class ExtraRecord(StrictModel):
+    """A record that is not about mail but lives in a zone mailauth owns."""
+
+    name: OwnerName = "@"
+    type: Annotated[str, AfterValidator(lambda v: v.upper())]
+    value: Annotated[str, AfterValidator(lambda v: names.safe_text(v, forbid=""))]
+    ttl: Ttl | None = None
+
+    @model_validator(mode="after")
+    def _known_type(self) -> ExtraRecord:
+        if self.type not in _RECORD_TYPES:
+            raise ValueError(
+                f"record type {self.type!r} is not supported; use one of {', '.join(_RECORD_TYPES)}"
+            )
+        return self
+
+
+class Zone(StrictModel):
+    """A DNS zone: ``zone`` mode owns the whole file, ``include`` mode writes a fragment."""
+
+    name: DomainName
+    mode: Literal["zone", "include"] = "zone"
+    ttl: Ttl | None = Field(default=None, description="the zone's $TTL; default defaults.ttl")
+    soa: Soa = Field(default_factory=Soa)
+    ns: list[DomainName] = Field(default_factory=list)
+    records: list[ExtraRecord] = Field(default_factory=list)
+    serial_file: FilePath | None = Field(
+        default=None,
+        description="include mode: the hand-kept zone file whose SOA serial mailauth bumps",
+    )
+
+    @model_validator(mode="after")
+    def _mode_fits(self) -> Zone:
+        if self.mode == "zone" and not self.ns:
+            raise ValueError("a zone that mailauth owns needs at least one `ns` server")
+        if self.mode == "zone" and self.serial_file is not None:
+            raise ValueError("serial_file is for include mode; in zone mode mailauth owns the SOA")
+        return self
+
+
+class Defaults(StrictModel):
+    """Values every domain starts from; a domain overrides them field by field."""
+
+    ttl: Ttl = 3600
+    spf: Spf = Field(default_factory=Spf)
+    dmarc: Dmarc = Field(default_factory=Dmarc)
+    dkim: Dkim = Field(default_factory=Dkim)
+
+
+class Domain(StrictModel):
+    """A mail domain: the name in From: addresses that SPF, DKIM and DMARC vouch for."""
+
+    name: DomainName
+    mx: list[Mx] | None = Field(default=None, description="default: each mail host, priority 10")
+    spf: Spf | None = None
+    dmarc: Dmarc | None = None
+    dkim: Dkim | None = None
+    ttl: Ttl | None = None
+
+
+class BindTarget(StrictModel):
+    """Where the BIND zone files go (paths are under --root)."""
+
+    directory: FilePath = "/var/named"
+    zone_file: FilePath = Field(default="zone.{zone}", description="{zone} is the zone name")
+    include_file: FilePath = Field(default="mailauth.{zone}.inc")
+    named_conf: FilePath | None = Field(
+        default="/etc/named/mailauth.zones.conf",
+        description="zone statements to `include` from named.conf; null to skip",
+    )
+
+
+class Targets(StrictModel):
+    bind: BindTarget | None = None
+
+
+class Config(StrictModel):
+    """The whole of mailauth.yaml."""
+
+    version: Literal[1] = 1
+    root: FilePath | None = Field(default=None, description="output root; default ./out")
+    defaults: Defaults = Field(default_factory=Defaults)
+    mail_hosts: list[MailHost] = Field(default_factory=list)
+    zones: list[Zone] = Field(default_factory=list)
+    domains: list[Domain] = Field(min_length=1)
+    targets: Targets = Field(default_factory=lambda: Targets(bind=BindTarget()))

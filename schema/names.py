@@ -1,0 +1,115 @@
+"""Checks for the strings that end up inside DNS names and generated files.
+
+Each check returns the normalised value or raises ValueError with a sentence that tells the
+user what is wrong; pydantic turns that into a positioned error.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+_LDH_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+# Owner names of auth records carry underscores (_dmarc, _domainkey, _mta-sts).
+_OWNER_LABEL = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _labels(value: str, *, what: str) -> list[str]:
+    if not isinstance(value, str):
+        raise ValueError(f"{what} must be text")
+    name = value.strip().lower()
+    if name.endswith("."):
+        name = name[:-1]
+    if not name:
+        raise ValueError(f"{what} is empty")
+    if len(name) > 253:
+        raise ValueError(f"{what} is {len(name)} characters long; DNS names stop at 253")
+    labels = name.split(".")
+    for label in labels:
+        if not label:
+            raise ValueError(f"{what} {value!r} has an empty label (two dots in a row?)")
+        if len(label.encode()) > 63:
+            raise ValueError(
+                f"{what} {value!r}: label {label[:20]!r}... is {len(label.encode())} octets; "
+                "a DNS label holds at most 63"
+            )
+    return labels
+
+
+def domain_name(value: str) -> str:
+    """A host or domain name: letters, digits and hyphens, at least two labels."""
+    labels = _labels(value, what="domain name")
+    for label in labels:
+        if not _LDH_LABEL.match(label):
+            raise ValueError(
+                f"{value!r} is not a valid domain name: label {label!r} may only hold "
+                "letters, digits and inner hyphens (use punycode for IDNs)"
+            )
+    if len(labels) < 2:
+        raise ValueError(f"{value!r} is not a fully qualified domain name (no dot)")
+    return ".".join(labels)
+
+
+def owner_name(value: str) -> str:
+    """A record owner relative to its zone: ``@``, or labels that may hold underscores."""
+    if value.strip() == "@":
+        return "@"
+    labels = _labels(value, what="record name")
+    for index, label in enumerate(labels):
+        if label == "*" and index == 0:
+            continue
+        if not _OWNER_LABEL.match(label):
+            raise ValueError(
+                f"{value!r} is not a valid record name: label {label!r} may only hold letters, "
+                "digits, hyphens and underscores"
+            )
+    return ".".join(labels)
+
+
+def selector_name(value: str) -> str:
+    """A DKIM selector (RFC 6376 3.1): one or more labels under ``_domainkey``."""
+    labels = _labels(str(value), what="selector")
+    for label in labels:
+        if not _OWNER_LABEL.match(label) or label.startswith("_"):
+            raise ValueError(
+                f"{value!r} is not a valid DKIM selector: use letters, digits and hyphens"
+            )
+    return ".".join(labels)
+
+
+def safe_text(value: str, *, what: str = "value", forbid: str = '"\\') -> str:
+    """Text that is copied into generated files: no control characters, no quoting tricks."""
+    if _CONTROL.search(value):
+        raise ValueError(f"{what} holds a control character (newline or tab?)")
+    bad = sorted({c for c in value if c in forbid})
+    if bad:
+        shown = " ".join(repr(c) for c in bad)
+        raise ValueError(f"{what} holds {shown}, which is not allowed here")
+    return value
+
+
+def ip_network(value: str, version: int) -> str:
+    """An IPv4/IPv6 address or CIDR range, as SPF's ip4:/ip6: take them."""
+    text = str(value).strip()
+    kind = "IPv4" if version == 4 else "IPv6"
+    try:
+        net = ipaddress.ip_network(text, strict=False)
+    except ValueError as exc:
+        raise ValueError(f"{text!r} is not a valid {kind} address or network ({exc})") from None
+    if net.version != version:
+        raise ValueError(f"{text!r} is an IPv{net.version} value where {kind} is expected")
+    return text
+
+
+def ip_address(value: str, version: int) -> str:
+    """A single IPv4 or IPv6 address, normalised."""
+    text = str(value).strip()
+    kind = "IPv4" if version == 4 else "IPv6"
+    try:
+        addr = ipaddress.ip_address(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a valid {kind} address") from None
+    if addr.version != version:
+        raise ValueError(f"{text!r} is an IPv{addr.version} address where {kind} is expected")
+    return str(addr)

@@ -1,0 +1,196 @@
+"""Load mailauth.yaml into a Config, turning every complaint into ``file:line:col: field: msg``."""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+
+from mailauth.schema.errors import ConfigError, Problem
+from mailauth.schema.loader import LoadedDocument, PathKey, SourceMap, load_yaml_file
+from mailauth.schema.models import Config
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """A validated configuration, where it came from, and what it warned about."""
+
+    config: Config
+    source: SourceMap
+    path: Path
+    warnings: tuple[Problem, ...]
+
+
+def dotted(path: PathKey) -> str:
+    """``domains[0].dmarc.p`` from ``("domains", 0, "dmarc", "p")``."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(document)"
+
+
+def _model_at(path: PathKey) -> type[BaseModel] | None:
+    """The pydantic model that the mapping at ``path`` is validated against."""
+    current: Any = Config
+    for part in path:
+        current = _unwrap(current)
+        if isinstance(part, int):
+            args = [a for a in typing.get_args(current) if a is not type(None)]
+            current = args[0] if args else None
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        field = current.model_fields.get(part)
+        if field is None:
+            return None
+        current = field.annotation
+    current = _unwrap(current)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _unwrap(tp: Any) -> Any:
+    """Strip Optional/Annotated/unions down to the one model or list inside, if any."""
+    while True:
+        origin = typing.get_origin(tp)
+        if origin is typing.Annotated:
+            tp = typing.get_args(tp)[0]
+            continue
+        if origin in (typing.Union, types.UnionType):
+            candidates = [
+                a
+                for a in typing.get_args(tp)
+                if a is not type(None)
+                and (
+                    typing.get_origin(a) is list
+                    or (isinstance(a, type) and issubclass(a, BaseModel))
+                )
+            ]
+            if len(candidates) != 1:
+                return tp
+            tp = candidates[0]
+            continue
+        return tp
+
+
+def _describe(error: ErrorDetails, path: PathKey) -> str:
+    """A sentence for one pydantic error, in the words a mail admin expects."""
+    kind = error["type"]
+    got = error.get("input")
+    ctx = error.get("ctx") or {}
+    if kind == "literal_error":
+        expected = str(ctx.get("expected", "")).replace("'", "")
+        expected = expected.replace(" or ", ", ")
+        return f"expected one of {expected} (got {got!r})"
+    if kind == "extra_forbidden":
+        key = str(path[-1]) if path else "?"
+        model = _model_at(path[:-1])
+        message = f"unknown key {key!r}"
+        if model is not None:
+            close = difflib.get_close_matches(key, list(model.model_fields), n=1, cutoff=0.6)
+            if close:
+                message += f"; did you mean {close[0]!r}?"
+            else:
+                message += f"; allowed here: {', '.join(model.model_fields)}"
+        return message
+    if kind == "missing":
+        return "required field is missing"
+    if kind in ("value_error", "assertion_error"):
+        err = ctx.get("error")
+        return str(err) if err is not None else error["msg"]
+    if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
+        return f"{error['msg'].replace('Input should be', 'must be')} (got {got!r})"
+    if kind == "too_short" and isinstance(got, list) and not got:
+        return "must not be empty"
+    return f"{error['msg']} (got {got!r})" if not isinstance(got, dict | list) else error["msg"]
+
+
+def _problems(exc: ValidationError, source: SourceMap) -> list[Problem]:
+    problems: list[Problem] = []
+    for error in exc.errors(include_url=False):
+        loc = tuple(p for p in error["loc"] if not _is_union_tag(p))
+        path: PathKey = tuple(p for p in loc if isinstance(p, str | int))
+        at_key = error["type"] == "extra_forbidden"
+        problems.append(
+            Problem(source.where(path, key=at_key), dotted(path), _describe(error, path))
+        )
+    return _dedupe(problems)
+
+
+def _is_union_tag(part: object) -> bool:
+    # pydantic inserts the union member's name (e.g. 'bool', 'list[...]', 'function-after[...]')
+    # into the location; those are not keys of the document.
+    return isinstance(part, str) and ("[" in part or part in ("bool", "str", "int", "list"))
+
+
+def _dedupe(problems: list[Problem]) -> list[Problem]:
+    """Union types report one error per member; one line per place is what a user wants."""
+    seen: dict[tuple[str, str], Problem] = {}
+    for problem in problems:
+        seen.setdefault((problem.where, problem.field), problem)
+    return list(seen.values())
+
+
+def _duplicates(config: Config, source: SourceMap) -> list[Problem]:
+    problems: list[Problem] = []
+    for key, items in (
+        ("domains", [d.name for d in config.domains]),
+        ("zones", [z.name for z in config.zones]),
+        ("mail_hosts", [h.name for h in config.mail_hosts]),
+    ):
+        first: dict[str, int] = {}
+        for index, name in enumerate(items):
+            if name in first:
+                path: PathKey = (key, index, "name")
+                line = source.locate((key, first[name], "name"))
+                also = f" (first at line {line.line})" if line else ""
+                problems.append(
+                    Problem(source.where(path), dotted(path), f"{name!r} is listed twice{also}")
+                )
+            else:
+                first[name] = index
+    return problems
+
+
+def _warnings(config: Config, source: SourceMap) -> list[Problem]:
+    found: list[Problem] = []
+    candidates: list[tuple[PathKey, Any]] = [(("defaults", "dmarc"), config.defaults.dmarc)]
+    candidates += [(("domains", i, "dmarc"), d.dmarc) for i, d in enumerate(config.domains)]
+    for path, dmarc in candidates:
+        if dmarc is not None and dmarc.pct is not None:
+            field = (*path, "pct")
+            found.append(
+                Problem(
+                    source.where(field),
+                    dotted(field),
+                    "pct was removed by RFC 9989; receivers may ignore it (use t: true to test)",
+                )
+            )
+    return found
+
+
+def validate_document(document: LoadedDocument, path: Path) -> LoadedConfig:
+    """Validate already-parsed data; raises ConfigError listing every problem."""
+    source = document.source
+    if not isinstance(document.data, dict):
+        raise ConfigError(
+            [Problem(source.where(()), "(document)", "expected a mapping of keys at the top")]
+        )
+    try:
+        config = Config.model_validate(document.data)
+    except ValidationError as exc:
+        raise ConfigError(_problems(exc, source)) from None
+    duplicates = _duplicates(config, source)
+    if duplicates:
+        raise ConfigError(duplicates)
+    return LoadedConfig(config, source, path, tuple(_warnings(config, source)))
+
+
+def load_config(path: Path) -> LoadedConfig:
+    """Read, parse and validate ``path``."""
+    return validate_document(load_yaml_file(path), path)
