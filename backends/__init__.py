@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from mailauth.backends.base import Artifact, Backend, EditContext, EditError
 from mailauth.backends.bind import BindBackend
+from mailauth.backends.opendkim import OpenDkimBackend
+from mailauth.backends.postfix import PostfixBackend
 
 REGISTRY: dict[str, Backend] = {
     BindBackend.name: BindBackend(),
+    OpenDkimBackend.name: OpenDkimBackend(),
+    PostfixBackend.name: PostfixBackend(),
 }
 
 __all__ = ["REGISTRY", "Artifact", "Backend", "EditContext", "EditError"]

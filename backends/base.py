@@ -38,6 +38,9 @@ class Artifact:
     ``after`` names artifacts whose change this one's ``edit`` looks at (they are planned
     first). ``reload`` is the command that makes the service read the new file. ``owned``
     is False for hand-kept files that mailauth only edits: those are never deleted.
+    ``rooted`` is False for files beside mailauth.yaml (the lock file), which --root does
+    not move. ``create_only`` files (private keys) are written once and never replaced.
+    ``placeholder`` stands in for content not known until apply (a key not yet generated).
     """
 
     path: str
@@ -50,6 +53,10 @@ class Artifact:
     owner: str | None = None
     group: str | None = None
     owned: bool = True
+    rooted: bool = True
+    create_only: bool = False
+    dir_mode: int = 0o755
+    placeholder: str | None = None
 
     def render(self, current: bytes | None, ctx: EditContext) -> bytes:
         """The bytes this file should hold, given what it holds now."""

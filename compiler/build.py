@@ -6,10 +6,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from mailauth.compiler.model import DkimKey, DomainModel, MailModel, Record, SoaModel, ZoneModel
+from mailauth.compiler.model import (
+    DkimKey,
+    DomainModel,
+    MailModel,
+    Milter,
+    Record,
+    SoaModel,
+    ZoneModel,
+)
 from mailauth.compiler.records import dkim_text, dmarc_text, spf_text
 from mailauth.schema.errors import ConfigError, Problem
-from mailauth.schema.models import Config, Dkim, Dmarc, Domain, Spf, Zone
+from mailauth.schema.models import Config, Dkim, DkimSelector, Dmarc, Domain, Spf, Zone
 from mailauth.schema.validate import LoadedConfig, dotted
 
 
@@ -45,6 +53,14 @@ def _merge(default: PolicyT, override: PolicyT | None) -> PolicyT:
 
 def _selectors(default: Dkim, override: Dkim | None) -> Dkim:
     return override if override is not None else default
+
+
+def key_path(config: Config, domain: str, selector: DkimSelector) -> str:
+    """The private key's path on the mail host."""
+    if selector.key_file is not None:
+        return selector.key_file
+    relative = config.keys.file.format(domain=domain, selector=selector.name)
+    return config.keys.directory.rstrip("/") + "/" + relative
 
 
 def _zone_for(name: str, zones: list[str]) -> str | None:
@@ -196,7 +212,16 @@ def build_model(loaded: LoadedConfig, keys: KeyIndex | None = None) -> MailModel
         _check_conflicts(built, problems, where)
     if problems:
         raise ConfigError(problems)
-    return MailModel(zones=zones, domains=tuple(domains), notes=tuple(notes))
+    signer = None
+    if config.targets.opendkim is not None:
+        signer = Milter(name="opendkim", socket=config.targets.opendkim.socket)
+    return MailModel(
+        zones=zones,
+        domains=tuple(domains),
+        notes=tuple(notes),
+        milters=(signer,) if signer else (),
+        mail_hosts=tuple(h.name for h in config.mail_hosts),
+    )
 
 
 def _domain(
@@ -227,6 +252,16 @@ def _domain(
     sel_path = ("domains", index, "dkim") if domain.dkim is not None else ("defaults", "dkim")
     resolved: list[DkimKey] = []
     for si, sel in enumerate(dkim.selectors):
+        if config.targets.opendkim is not None and sel.algorithm == "ed25519" and sel.sign:
+            path = (*sel_path, "selectors", si, "algorithm")
+            problems.append(
+                Problem(
+                    loaded.source.where(path),
+                    dotted(path),
+                    "OpenDKIM 2.11 cannot sign with Ed25519: set `sign: false` on this "
+                    "selector to only publish it, or sign with dkimpy-milter instead",
+                )
+            )
         public = sel.public_key
         known = keys.get((domain.name, sel.name))
         if known is not None:
@@ -249,8 +284,9 @@ def _domain(
             algorithm=sel.algorithm,
             bits=known.bits if known is not None else sel.key_bits,
             public_key="".join(public.split()) if public else None,
-            key_file=sel.key_file,
+            key_file=key_path(config, domain.name, sel),
             testing=sel.testing,
+            sign=sel.sign,
         )
         resolved.append(key)
         if key.public_key is None:

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from mailauth.compiler.apply import LOCK_FILE, write_plan
+from mailauth.compiler.apply import LOCK_NAME, write_plan
 from mailauth.compiler.build import build_model
 from mailauth.compiler.fsio import exclusive_lock
+from mailauth.compiler.keys import KeyPhase, resolve_keys
 from mailauth.compiler.model import MailModel
 from mailauth.compiler.plan import Plan, compute_plan, host_path, selected_targets
 from mailauth.schema.validate import LoadedConfig, load_config
@@ -46,31 +47,60 @@ def open_job(config: Path, root: Path | None, targets: Sequence[str] | None) -> 
     return Job(loaded, resolve_root(loaded, root), tuple(selected_targets(loaded.config, targets)))
 
 
-def model_for(job: Job) -> MailModel:
-    return build_model(job.loaded)
+SIGNERS = ("opendkim",)
+
+
+def has_signer(job: Job) -> bool:
+    """Keys are made only where a signer will use them (never on a DNS-only CI runner)."""
+    return any(t in SIGNERS for t in job.targets)
+
+
+def _today() -> date:
+    return datetime.now(UTC).date()
+
+
+def prepare(job: Job, today: date, *, generate: bool) -> tuple[MailModel, KeyPhase]:
+    """The key phase, then the model built on the keys it found."""
+    keys = resolve_keys(
+        job.loaded, job.root, signer=has_signer(job), generate=generate, today=today
+    )
+    model = build_model(job.loaded, keys.index)
+    return model, keys
+
+
+def model_for(job: Job, today: date | None = None) -> MailModel:
+    return prepare(job, today or _today(), generate=False)[0]
+
+
+def _plan(job: Job, today: date, *, generate: bool, only_keys: bool = False) -> Plan:
+    model, keys = prepare(job, today, generate=generate)
+    targets = () if only_keys else job.targets
+    result = compute_plan(model, job.loaded.config, job.root, targets, today, extra=keys.artifacts)
+    result.notes = [*keys.notes, *(n for n in result.notes if not only_keys)]
+    return result
 
 
 def plan(job: Job, today: date | None = None) -> Plan:
-    """What apply would do now. Reads only."""
-    model = model_for(job)
-    return compute_plan(
-        model, job.loaded.config, job.root, job.targets, today or datetime.now(UTC).date()
-    )
+    """What apply would do now. Reads only; keys that apply would create are placeholders."""
+    return _plan(job, today or _today(), generate=False)
 
 
 def apply(
     job: Job,
     confirm: Callable[[Plan], bool],
     now: datetime | None = None,
+    *,
+    only_keys: bool = False,
 ) -> Plan | None:
-    """Plan again under the lock, ask, write. Returns the plan written, or None if declined."""
+    """Plan again under the lock (making new keys), ask, write. None if declined."""
     moment = now or datetime.now(UTC)
+    state = job.loaded.config.state
     job.root.mkdir(parents=True, exist_ok=True)
-    with exclusive_lock(host_path(job.root, LOCK_FILE)):
-        current = plan(job, moment.date())
+    with exclusive_lock(host_path(job.root, state.directory.rstrip("/") + "/" + LOCK_NAME)):
+        current = _plan(job, moment.date(), generate=True, only_keys=only_keys)
         if not current.pending:
             return current
         if not confirm(current):
             return None
-        write_plan(current, moment)
+        write_plan(current, moment, state.backups)
         return current

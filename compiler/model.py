@@ -74,6 +74,7 @@ class DkimKey:
     public_key: str | None
     key_file: str | None = None
     testing: bool = False
+    sign: bool = True
 
     @property
     def record_name(self) -> str:
@@ -92,12 +93,26 @@ class DomainModel:
 
 
 @dataclass(frozen=True)
+class Milter:
+    """A mail filter the MTA talks to, in the order mail passes through them.
+
+    ``socket`` is in the milter's own notation (``inet:8891@127.0.0.1``,
+    ``local:/path``); each MTA backend translates it into its own.
+    """
+
+    name: str
+    socket: str
+
+
+@dataclass(frozen=True)
 class MailModel:
     """Everything the backends need, decided."""
 
     zones: tuple[ZoneModel, ...]
     domains: tuple[DomainModel, ...]
     notes: tuple[str, ...] = field(default=())
+    milters: tuple[Milter, ...] = field(default=())
+    mail_hosts: tuple[str, ...] = field(default=())
 
     def zone(self, name: str) -> ZoneModel:
         for zone in self.zones:

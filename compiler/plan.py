@@ -20,7 +20,7 @@ from mailauth.schema.errors import ConfigError, Problem
 from mailauth.schema.models import Config
 
 Operation = Literal["create", "update", "delete", "unchanged"]
-MANIFEST = "/var/lib/mailauth/manifest.json"
+MANIFEST_NAME = "manifest.json"
 
 
 class PlanError(Exception):
@@ -40,6 +40,14 @@ class FileChange:
     reload: str | None = None
     owner: str | None = None
     group: str | None = None
+    rooted: bool = True
+    create_only: bool = False
+    dir_mode: int = 0o755
+    placeholder: str | None = None
+
+    def location(self, root: Path) -> Path:
+        """Where the file really is: under ``root``, or as named for unrooted files."""
+        return host_path(root, self.path) if self.rooted else Path(self.path)
 
     def fingerprint(self, data: bytes | None) -> str:
         if data is None:
@@ -50,6 +58,8 @@ class FileChange:
         """A unified diff, or for secrets only the fingerprints: keys never reach a screen."""
         if self.op == "unchanged":
             return ""
+        if self.placeholder is not None:
+            return f"({self.placeholder})\n"
         if self.secret:
             return (
                 f"(secret file, content not shown: {self.fingerprint(self.old)} -> "
@@ -160,7 +170,11 @@ def render_all(
     artifacts: list[tuple[str, Artifact]] = []
     claimed: dict[str, str] = {}
     for name in targets:
-        for artifact in REGISTRY[name].render(model, getattr(config.targets, name)):
+        try:
+            rendered = REGISTRY[name].render(model, getattr(config.targets, name))
+        except ValueError as exc:
+            raise PlanError(f"targets.{name}: {exc}") from None
+        for artifact in rendered:
             if artifact.path in claimed:
                 raise PlanError(
                     f"{artifact.path}: written by both {claimed[artifact.path]} and {name}"
@@ -170,12 +184,14 @@ def render_all(
     return artifacts
 
 
-def _manifest(root: Path, owned: dict[str, list[str]]) -> tuple[dict[str, list[str]], Artifact]:
+def _manifest(
+    root: Path, path: str, owned: dict[str, list[str]]
+) -> tuple[dict[str, list[str]], Artifact]:
     """Which files mailauth owns under this root, per target: how it knows what to delete.
 
     Targets left out of this run (``--target``) keep their entries untouched.
     """
-    current = _read(host_path(root, MANIFEST))
+    current = _read(host_path(root, path))
     previous: dict[str, list[str]] = {}
     if current is not None:
         try:
@@ -185,11 +201,11 @@ def _manifest(root: Path, owned: dict[str, list[str]]) -> tuple[dict[str, list[s
                 for k, v in loaded.get("targets", {}).items()
             }
         except (ValueError, AttributeError, TypeError):
-            raise PlanError(f"{host_path(root, MANIFEST)}: not a mailauth manifest") from None
+            raise PlanError(f"{host_path(root, path)}: not a mailauth manifest") from None
     merged = dict(previous)
     merged.update({name: sorted(paths) for name, paths in owned.items()})
     body = json.dumps({"version": 1, "targets": dict(sorted(merged.items()))}, indent=2) + "\n"
-    return previous, Artifact(path=MANIFEST, content=body.encode(), mode=0o644)
+    return previous, Artifact(path=path, content=body.encode(), mode=0o644)
 
 
 def compute_plan(
@@ -206,17 +222,21 @@ def compute_plan(
     for name, artifact in pairs:
         if artifact.owned:
             owned.setdefault(name, []).append(artifact.path)
-    previous, manifest = _manifest(root, owned)
+    manifest_path = config.state.directory.rstrip("/") + "/" + MANIFEST_NAME
+    previous, manifest = _manifest(root, manifest_path, owned)
     changes: list[FileChange] = []
     changed: set[str] = set()
     for artifact in _ordered([a for _, a in pairs] + [manifest]):
-        current = _read(host_path(root, artifact.path))
+        where = host_path(root, artifact.path) if artifact.rooted else Path(artifact.path)
+        current = _read(where)
         try:
             new = artifact.render(current, EditContext(today=today, changed=frozenset(changed)))
         except EditError as exc:
             raise PlanError(str(exc)) from None
         if current is None:
             op: Operation = "create"
+        elif artifact.create_only:
+            op = "unchanged"  # a key that exists is never replaced
         elif current != new:
             op = "update"
         else:
@@ -234,6 +254,10 @@ def compute_plan(
                 reload=artifact.reload,
                 owner=artifact.owner,
                 group=artifact.group,
+                rooted=artifact.rooted,
+                create_only=artifact.create_only,
+                dir_mode=artifact.dir_mode,
+                placeholder=artifact.placeholder,
             )
         )
     still_owned = {p for paths in owned.values() for p in paths}

@@ -1,0 +1,82 @@
+"""Postfix target: the milter stanza in main.cf, edited in place, or a snippet and script.
+
+Appending a block to main.cf is the classic mistake: Postfix takes the last definition of
+a parameter, so an older ``smtpd_milters`` further down silently wins (or ours silently
+overrides theirs). Parameters are therefore set where they stand, postconf-style.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+from mailauth.backends.base import Artifact, EditContext
+from mailauth.backends.postfix_maincf import postconf_script, set_parameters, snippet
+from mailauth.compiler.model import MailModel, Milter
+from mailauth.schema.targets import PostfixTarget
+
+
+class MilterAddressError(ValueError):
+    """A milter socket Postfix could not reach as configured."""
+
+
+def postfix_address(milter: Milter, target: PostfixTarget) -> str:
+    """A milter's socket in Postfix notation (MILTER_README: inet:host:port, unix:path).
+
+    A chrooted smtpd/cleanup sees only its queue directory, and Postfix reads an
+    absolute ``unix:`` path relative to it; so the socket must live below it.
+    """
+    kind, _, rest = milter.socket.partition(":")
+    if kind in ("inet", "inet6"):
+        port, _, host = rest.partition("@")
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        return f"inet:{host}:{port}"
+    path = rest
+    if not target.chroot:
+        return f"unix:{path}"
+    queue = target.queue_directory.rstrip("/")
+    if not path.startswith(queue + "/"):
+        raise MilterAddressError(
+            f"{milter.name} socket {path} is outside Postfix's chroot ({queue}); put it "
+            f"under {queue}/, e.g. local:{queue}/{milter.name}/{milter.name}.sock, or set "
+            "postfix.chroot: false"
+        )
+    return f"unix:{path[len(queue) :]}"
+
+
+def milter_parameters(model: MailModel, target: PostfixTarget) -> dict[str, str]:
+    """Every main.cf parameter mailauth sets, milters first, in a fixed order."""
+    params: dict[str, str] = {}
+    if model.milters:
+        params["smtpd_milters"] = ", ".join(postfix_address(m, target) for m in model.milters)
+        params["non_smtpd_milters"] = "$smtpd_milters"
+        params["milter_default_action"] = target.milter_default_action
+        params["milter_protocol"] = str(target.milter_protocol)
+    params.update(target.parameters)
+    return params
+
+
+class PostfixBackend:
+    """Postfix main.cf."""
+
+    name: ClassVar[str] = "postfix"
+
+    def render(self, model: MailModel, target: PostfixTarget) -> Sequence[Artifact]:
+        params = milter_parameters(model, target)
+        if target.mode == "snippet":
+            return [
+                Artifact(path=target.snippet_file, content=snippet(params).encode()),
+                Artifact(
+                    path=target.script_file,
+                    content=postconf_script(params).encode(),
+                    mode=0o755,
+                    reload="sh " + target.script_file + " && postfix reload",
+                ),
+            ]
+
+        def edit(current: bytes | None, ctx: EditContext) -> bytes:
+            text = current.decode("utf-8") if current is not None else ""
+            return set_parameters(text, params).encode()
+
+        return [Artifact(path=target.main_cf, edit=edit, owned=False, reload="postfix reload")]

@@ -1,0 +1,201 @@
+"""The key phase: find, check or create every DKIM key before the model is built.
+
+Each selector's public key comes from (in order) the config, the private key on disk, or
+the lock file. A new key is generated only by ``apply`` and only where a signer is among
+the targets: a CI runner that pushes DNS must never mint keys it cannot deliver.
+"""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from mailauth.backends.base import Artifact
+from mailauth.compiler.build import KnownKey, key_path
+from mailauth.compiler.dkimkeys import generate_private_key, public_key_from_private
+from mailauth.compiler.lockfile import Lock, LockEntry, read_lock, render_lock
+from mailauth.compiler.plan import PlanError, host_path
+from mailauth.schema.errors import ConfigError, Problem
+from mailauth.schema.models import Config
+from mailauth.schema.validate import LoadedConfig, dotted
+
+PENDING_KEY = "(new-key-generated-by-apply)"
+KEYS_TARGET = "keys"
+
+
+def lock_path(loaded: LoadedConfig) -> Path:
+    return loaded.path.resolve().parent / loaded.config.lock_file
+
+
+@dataclass
+class KeyPhase:
+    """What the key phase found: public keys for the build, files for the plan."""
+
+    index: dict[tuple[str, str], KnownKey] = field(default_factory=dict)
+    artifacts: list[tuple[str, Artifact]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    new_keys: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Ownership:
+    owner: str | None
+    group: str | None
+    dir_mode: int
+
+
+def _ownership(
+    config: Config, root: Path, problems: list[Problem], notes: list[str]
+) -> _Ownership:
+    """Who owns key files. Outside a real host (a staging --root) a missing user is a note."""
+    owner, group = config.keys.owner, config.keys.group
+    staging = root != Path("/")
+    for kind, name, lookup in (("owner", owner, pwd.getpwnam), ("group", group, grp.getgrnam)):
+        if name is None:
+            continue
+        try:
+            lookup(name)
+        except KeyError:
+            message = f"{name!r} does not exist on this machine (install the signer first)"
+            if not staging:
+                problems.append(Problem("keys", f"keys.{kind}", message))
+            else:
+                notes.append(f"keys.{kind}: {message}; key files keep the current owner")
+                owner, group = (None, group) if kind == "owner" else (owner, None)
+    if (owner or group) and os.geteuid() != 0:
+        notes.append("keys.owner/keys.group are applied only when mailauth runs as root")
+        owner = group = None
+    return _Ownership(owner, group, 0o750 if group else 0o700)
+
+
+def resolve_keys(
+    loaded: LoadedConfig, root: Path, *, signer: bool, generate: bool, today: date
+) -> KeyPhase:
+    """Public keys for every selector, plus the key files and lock file the plan must write."""
+    config = loaded.config
+    lock_file = lock_path(loaded)
+    lock: Lock = read_lock(lock_file)
+    new_lock: Lock = dict(lock)
+    phase = KeyPhase()
+    problems: list[Problem] = []
+    ownership = _ownership(config, root, problems, phase.notes)
+
+    for di, domain in enumerate(config.domains):
+        dkim = domain.dkim if domain.dkim is not None else config.defaults.dkim
+        base = ("domains", di, "dkim") if domain.dkim is not None else ("defaults", "dkim")
+        for si, sel in enumerate(dkim.selectors):
+            field_path = (*base, "selectors", si)
+            where = loaded.source.where(field_path)
+            name = f"{sel.name}._domainkey.{domain.name}"
+            ident = (domain.name, sel.name)
+            if sel.public_key is not None:
+                phase.index[ident] = KnownKey(sel.algorithm, sel.key_bits, sel.public_key)
+                continue
+            path = key_path(config, domain.name, sel)
+            entry = lock.get(ident)
+            try:
+                disk = host_path(root, path).read_bytes()
+            except FileNotFoundError:
+                disk = None
+            except (OSError, PlanError) as exc:
+                problems.append(Problem(where, dotted(field_path), f"{path}: cannot read ({exc})"))
+                continue
+            if disk is not None:
+                try:
+                    info = public_key_from_private(disk, sel.algorithm)
+                except ValueError as exc:
+                    problems.append(Problem(where, dotted(field_path), f"{path}: {exc}"))
+                    continue
+                if entry is not None and entry.fingerprint != info.fingerprint:
+                    problems.append(
+                        Problem(
+                            where,
+                            dotted(field_path),
+                            f"the private key {path} does not match mailauth.lock for {name} "
+                            f"(lock {entry.fingerprint[:23]}, key {info.fingerprint[:23]}): "
+                            "restore the right key, or if it was replaced on purpose, delete "
+                            "this entry from mailauth.lock and plan again (the DNS record "
+                            "changes)",
+                        )
+                    )
+                    continue
+                if entry is None:
+                    new_lock[ident] = LockEntry(
+                        domain.name, sel.name, info.algorithm, info.bits,
+                        today.isoformat(), info.fingerprint, info.public_key_b64,
+                    )  # fmt: skip
+                    phase.notes.append(f"{name}: existing key {path} adopted into mailauth.lock")
+                phase.index[ident] = KnownKey(info.algorithm, info.bits, info.public_key_b64)
+                continue
+            if sel.key_file is not None:
+                problems.append(
+                    Problem(
+                        where,
+                        dotted((*field_path, "key_file")),
+                        f"{path} does not exist (key_file adopts an existing key)",
+                    )
+                )
+                continue
+            if entry is not None:
+                if signer:
+                    problems.append(
+                        Problem(
+                            where,
+                            dotted(field_path),
+                            f"mailauth.lock has a key for {name} but {path} is missing: restore "
+                            "it from a backup, or delete its entry from mailauth.lock to create "
+                            "a new key (the DNS record changes)",
+                        )
+                    )
+                    continue
+                phase.index[ident] = KnownKey(entry.algorithm, entry.bits, entry.public_key)
+                continue
+            if not signer:
+                phase.notes.append(
+                    f"{name}: no key yet and no signer among the targets; run apply on the "
+                    "mail host first (the DKIM record is left out until then)"
+                )
+                continue
+            phase.new_keys.append(f"{path} ({sel.algorithm}-{sel.key_bits})")
+            common = {
+                "path": path,
+                "mode": 0o600,
+                "secret": True,
+                "owned": False,
+                "create_only": True,
+                "owner": ownership.owner,
+                "group": ownership.group,
+                "dir_mode": ownership.dir_mode,
+            }
+            if generate:
+                private = generate_private_key(sel.algorithm, sel.key_bits)
+                info = public_key_from_private(private, sel.algorithm)
+                phase.artifacts.append((KEYS_TARGET, Artifact(content=private, **common)))  # type: ignore[arg-type]
+                public, fingerprint, bits = info.public_key_b64, info.fingerprint, info.bits
+            else:
+                placeholder = f"new {sel.algorithm}-{sel.key_bits} private key, made by apply"
+                phase.artifacts.append(
+                    (KEYS_TARGET, Artifact(placeholder=placeholder, **common))  # type: ignore[arg-type]
+                )
+                public, fingerprint, bits = PENDING_KEY, PENDING_KEY, sel.key_bits
+            new_lock[ident] = LockEntry(
+                domain.name, sel.name, sel.algorithm, bits, today.isoformat(), fingerprint, public
+            )
+            phase.index[ident] = KnownKey(sel.algorithm, bits, public)
+
+    if problems:
+        raise ConfigError(problems)
+    if new_lock or lock_file.exists():
+        phase.artifacts.append(
+            (
+                KEYS_TARGET,
+                Artifact(
+                    path=str(lock_file), content=render_lock(new_lock), rooted=False, owned=False
+                ),
+            )
+        )
+    return phase

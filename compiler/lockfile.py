@@ -1,0 +1,83 @@
+"""mailauth.lock: the public half of every DKIM key, committed beside mailauth.yaml.
+
+It lets a machine without the private keys (a CI runner pushing DNS) render the DKIM
+records, and lets the mail host notice a key that was swapped behind its back. It never
+holds private material: only what is published in DNS anyway.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from mailauth.schema.errors import ConfigError, Problem
+
+LOCK_VERSION = 1
+_FIELDS = ("domain", "selector", "algorithm", "bits", "created", "fingerprint", "public_key")
+
+
+@dataclass(frozen=True)
+class LockEntry:
+    domain: str
+    selector: str
+    algorithm: str
+    bits: int
+    created: str
+    fingerprint: str
+    public_key: str
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.domain, self.selector)
+
+
+Lock = dict[tuple[str, str], LockEntry]
+
+
+def _bad(path: Path, message: str) -> ConfigError:
+    return ConfigError([Problem(str(path), "(lock file)", message)])
+
+
+def read_lock(path: Path) -> Lock:
+    """The entries of ``path``; an absent file is an empty lock."""
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    try:
+        doc = json.loads(raw)
+    except ValueError as exc:
+        raise _bad(path, f"not valid JSON ({exc}); restore it from version control") from None
+    if not isinstance(doc, dict) or doc.get("version") != LOCK_VERSION:
+        raise _bad(path, f"not a version {LOCK_VERSION} mailauth lock file")
+    entries: Lock = {}
+    for index, item in enumerate(doc.get("keys", [])):
+        if not isinstance(item, dict) or set(item) != set(_FIELDS):
+            raise _bad(path, f"keys[{index}]: expected exactly the fields {', '.join(_FIELDS)}")
+        try:
+            entry = LockEntry(
+                domain=str(item["domain"]),
+                selector=str(item["selector"]),
+                algorithm=str(item["algorithm"]),
+                bits=int(item["bits"]),
+                created=str(item["created"]),
+                fingerprint=str(item["fingerprint"]),
+                public_key=str(item["public_key"]),
+            )
+        except (TypeError, ValueError):
+            raise _bad(path, f"keys[{index}]: a field has the wrong type") from None
+        if entry.key in entries:
+            raise _bad(path, f"keys[{index}]: {entry.selector}/{entry.domain} is listed twice")
+        entries[entry.key] = entry
+    return entries
+
+
+def render_lock(entries: Lock) -> bytes:
+    """Stable JSON: sorted by domain then selector, so the file only changes with the keys."""
+    doc = {
+        "version": LOCK_VERSION,
+        "comment": "Public DKIM keys written by mailauth. Commit this file; it holds no secret.",
+        "keys": [asdict(entries[k]) for k in sorted(entries)],
+    }
+    return (json.dumps(doc, indent=2) + "\n").encode()

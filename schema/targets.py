@@ -1,0 +1,162 @@
+"""Settings of the mail-server side: the key store, OpenDKIM, Postfix, and where state lives.
+
+Paths here are paths on the mail host; ``--root`` is put in front of them when files are
+written, never inside the files, so a tree applied under a staging root can be copied
+onto the host unchanged.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from mailauth.schema import names
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _abs_path(value: str) -> str:
+    names.safe_text(value, what="path", forbid="\"' ")
+    if not value.startswith("/"):
+        raise ValueError(f"{value!r} must be an absolute path on the mail host")
+    if ".." in value.split("/"):
+        raise ValueError(f"{value!r}: '..' is not allowed in a path")
+    return value
+
+
+AbsPath = Annotated[str, AfterValidator(_abs_path)]
+_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+
+
+def _user(value: str) -> str:
+    if not _USER.match(value):
+        raise ValueError(f"{value!r} is not a valid user or group name")
+    return value
+
+
+UserName = Annotated[str, AfterValidator(_user)]
+
+
+def _opendkim_socket(value: str) -> str:
+    """``inet:PORT@HOST``, ``inet6:PORT@HOST`` or ``local:/path`` (opendkim.conf(5))."""
+    if re.fullmatch(r"inet6?:\d{1,5}@[A-Za-z0-9.:\[\]-]+", value):
+        port = int(value.split(":", 1)[1].split("@", 1)[0])
+        if not 0 < port < 65536:
+            raise ValueError(f"{value!r}: port must be 1-65535")
+        return value
+    if value.startswith(("local:/", "unix:/")):
+        _abs_path(value.split(":", 1)[1])
+        return "local:" + value.split(":", 1)[1]
+    raise ValueError(f"{value!r} is not a milter socket: use inet:PORT@HOST or local:/path")
+
+
+MilterSocket = Annotated[str, AfterValidator(_opendkim_socket)]
+
+
+def _trusted_host(value: str) -> str:
+    """An address, a CIDR range, a host name or a ``*.domain`` pattern (OpenDKIM peer lists)."""
+    text = str(value).strip()
+    try:
+        ipaddress.ip_network(text, strict=False)
+        return text
+    except ValueError:
+        pass
+    name = text[2:] if text.startswith("*.") else text
+    try:
+        names.domain_name(name) if "." in name else names.owner_name(name)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an address, CIDR range or host name") from None
+    return text
+
+
+def _any_ip(value: str) -> str:
+    text = str(value).strip()
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IP address") from None
+
+
+class KeyStore(_Strict):
+    """Where private keys live on the mail host, and who owns them."""
+
+    directory: AbsPath = "/etc/opendkim/keys"
+    file: str = Field(default="{domain}/{selector}.private", description="layout below directory")
+    owner: UserName | None = Field(default=None, description="e.g. opendkim (needs root)")
+    group: UserName | None = Field(default=None, description="e.g. opendkim (needs root)")
+
+    @model_validator(mode="after")
+    def _layout(self) -> KeyStore:
+        if "{domain}" not in self.file or "{selector}" not in self.file:
+            raise ValueError("keys.file must contain {domain} and {selector}")
+        names.safe_text(self.file, what="keys.file", forbid="\"' ")
+        if self.file.startswith("/") or ".." in self.file.split("/"):
+            raise ValueError("keys.file is relative to keys.directory and may not hold '..'")
+        return self
+
+
+class State(_Strict):
+    """mailauth's own files on the host: the manifest, the apply lock, backups."""
+
+    directory: AbsPath = "/var/lib/mailauth"
+    backups: AbsPath = "/var/backups/mailauth"
+
+
+class OpenDkimTarget(_Strict):
+    """OpenDKIM's configuration file and tables (the article's setup, done right)."""
+
+    config: AbsPath = "/etc/opendkim.conf"
+    directory: AbsPath = Field(
+        default="/etc/opendkim", description="where KeyTable, SigningTable, TrustedHosts go"
+    )
+    socket: MilterSocket = "inet:8891@127.0.0.1"
+    mode: Literal["s", "v", "sv"] = "sv"
+    user: UserName | None = Field(default="opendkim", description="UserID; null to keep root")
+    group: UserName | None = None
+    umask: Annotated[str, Field(pattern=r"^[0-7]{3,4}$")] = "007"
+    pid_file: AbsPath = "/run/opendkim/opendkim.pid"
+    canonicalization: Literal[
+        "relaxed/relaxed", "relaxed/simple", "simple/simple", "simple/relaxed"
+    ] = "relaxed/simple"
+    trusted_hosts: list[Annotated[str, AfterValidator(_trusted_host)]] = Field(
+        default_factory=lambda: ["127.0.0.1", "::1"],
+        description="hosts whose mail is signed, not verified (InternalHosts)",
+    )
+    nameservers: list[Annotated[str, AfterValidator(_any_ip)]] = Field(
+        default_factory=list, description="resolvers OpenDKIM asks instead of the system's"
+    )
+    syslog: bool = True
+
+
+class PostfixTarget(_Strict):
+    """Postfix: connect the milters in main.cf, or write a snippet for other tooling."""
+
+    mode: Literal["edit", "snippet"] = "edit"
+    main_cf: AbsPath = "/etc/postfix/main.cf"
+    snippet_file: AbsPath = "/etc/postfix/mailauth-main.cf"
+    script_file: AbsPath = "/etc/postfix/mailauth-postconf.sh"
+    chroot: bool = Field(
+        default=True, description="smtpd runs chrooted in queue_directory (Debian's default)"
+    )
+    queue_directory: AbsPath = "/var/spool/postfix"
+    milter_default_action: Literal["accept", "reject", "tempfail", "quarantine"] = "accept"
+    milter_protocol: Literal[2, 3, 4, 5, 6] = 6
+    parameters: dict[
+        Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")],
+        Annotated[str, AfterValidator(lambda v: names.safe_text(v, forbid=""))],
+    ] = Field(default_factory=dict, description="other main.cf parameters to set")
+
+    @model_validator(mode="after")
+    def _no_milter_override(self) -> PostfixTarget:
+        owned = {"smtpd_milters", "non_smtpd_milters", "milter_default_action", "milter_protocol"}
+        clash = sorted(owned & set(self.parameters))
+        if clash:
+            raise ValueError(
+                f"{', '.join(clash)} is set by mailauth from the signer; remove it from parameters"
+            )
+        return self
