@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from mailauth.backends.base import Artifact, Backend, EditContext, EditError
 from mailauth.backends.bind import BindBackend
+from mailauth.backends.octodns import OctodnsBackend
 from mailauth.backends.opendkim import OpenDkimBackend
 from mailauth.backends.postfix import PostfixBackend
 
 REGISTRY: dict[str, Backend] = {
     BindBackend.name: BindBackend(),
+    OctodnsBackend.name: OctodnsBackend(),
     OpenDkimBackend.name: OpenDkimBackend(),
     PostfixBackend.name: PostfixBackend(),
 }

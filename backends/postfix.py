@@ -7,6 +7,8 @@ overrides theirs). Parameters are therefore set where they stand, postconf-style
 
 from __future__ import annotations
 
+import posixpath
+import shlex
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -64,14 +66,20 @@ class PostfixBackend:
 
     def render(self, model: MailModel, target: PostfixTarget) -> Sequence[Artifact]:
         params = milter_parameters(model, target)
+        config_dir = posixpath.dirname(target.main_cf)
+        # Postfix finds a non-default config directory only when told with -c.
+        dash_c = "" if config_dir == "/etc/postfix" else f" -c {shlex.quote(config_dir)}"
+        reload = f"postfix{dash_c} reload"
         if target.mode == "snippet":
             return [
                 Artifact(path=target.snippet_file, content=snippet(params).encode()),
                 Artifact(
                     path=target.script_file,
-                    content=postconf_script(params).encode(),
+                    content=postconf_script(
+                        params, config_dir=None if not dash_c else config_dir
+                    ).encode(),
                     mode=0o755,
-                    reload="sh " + target.script_file + " && postfix reload",
+                    reload=f"sh {shlex.quote(target.script_file)} && {reload}",
                 ),
             ]
 
@@ -79,4 +87,4 @@ class PostfixBackend:
             text = current.decode("utf-8") if current is not None else ""
             return set_parameters(text, params).encode()
 
-        return [Artifact(path=target.main_cf, edit=edit, owned=False, reload="postfix reload")]
+        return [Artifact(path=target.main_cf, edit=edit, owned=False, reload=reload)]

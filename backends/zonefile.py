@@ -36,7 +36,7 @@ def txt_rdata(value: str) -> list[str]:
     return [quote_string(chunk) for chunk in split_txt(value)]
 
 
-_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|;[^\n]*|[()]|[^\s;()"]+')
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|;[^\n]*|[()]|(?:[^\s;()"\\]|\\.)+')
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ def find_serial(text: str) -> SerialSpan | None:
         if len(words) == 3 and words[2].group().isdigit():
             span = words[2]
             return SerialSpan(int(span.group()), span.start(), span.end())
-        return None
+        # Not a record type here (a host called "soa", say): keep looking.
     return None
 
 

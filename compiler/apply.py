@@ -5,11 +5,11 @@ from __future__ import annotations
 import grp
 import pwd
 from datetime import datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from mailauth.compiler.dkimkeys import write_private_key
-from mailauth.compiler.fsio import remove, write_atomic
-from mailauth.compiler.plan import FileChange, Plan, host_path
+from mailauth.compiler.fsio import remove, remove_stale_temps, write_atomic
+from mailauth.compiler.plan import MANIFEST_NAME, FileChange, Plan, host_path
 
 LOCK_NAME = "apply.lock"
 
@@ -49,11 +49,33 @@ def _create_once(target: Path, change: FileChange) -> None:
     write_private_key(target, change.new, uid=uid, gid=gid, dir_mode=change.dir_mode)
 
 
+def write_order(pending: list[FileChange]) -> list[FileChange]:
+    """The order to write in, so that an apply killed at any point is finished by the next.
+
+    The manifest is how a later plan knows which files mailauth owns and must delete. If
+    it were written before the deletions, a kill in between would drop a file from it
+    while the file stays on disk, and no later apply would ever delete it. So deletions
+    come just before the manifest; everything else keeps the plan's order.
+    """
+    deletes = [c for c in pending if c.op == "delete"]
+    rest = [c for c in pending if c.op != "delete"]
+    manifests = [
+        i for i, c in enumerate(rest) if c.rooted and PurePosixPath(c.path).name == MANIFEST_NAME
+    ]
+    at = manifests[-1] if manifests else len(rest)
+    return [*rest[:at], *deletes, *rest[at:]]
+
+
 def write_plan(plan: Plan, now: datetime, backups: str) -> list[FileChange]:
     """Write every pending change; returns what was written, in order."""
     stamp = now.strftime("%Y%m%dT%H%M%S.%fZ")
+    # An apply killed mid-write leaves ".NAME.mailauth-tmp-PID" beside a target. Those of
+    # files written now go in write_atomic; sweep the unchanged files' ones here too.
+    for change in plan.changes:
+        if change.op == "unchanged":
+            remove_stale_temps(change.location(plan.root))
     written: list[FileChange] = []
-    for change in plan.pending:
+    for change in write_order(plan.pending):
         _write(plan.root, change, backups, stamp)
         written.append(change)
     return written

@@ -42,12 +42,16 @@ def _merge(default: PolicyT, override: PolicyT | None) -> PolicyT:
         return override
     update = {name: getattr(override, name) for name in override.model_fields_set}
     merged = default.model_copy(update=update)
-    if isinstance(merged, Spf) and merged.redirect is not None:
-        # `redirect=` only applies when no `all` matches: unless someone asked for both,
-        # the default `~all` must not silently disable the redirect.
-        explicit_all = "all" in override.model_fields_set or "all" in default.model_fields_set
-        if not explicit_all:
-            merged = merged.model_copy(update={"all": None})
+    if (
+        isinstance(merged, Spf)
+        and isinstance(override, Spf)
+        and "redirect" in override.model_fields_set
+        and override.redirect is not None
+        and "all" not in override.model_fields_set
+    ):
+        # RFC 7208 6.1: redirect= applies only when no `all` matches. A domain that says
+        # redirect means it, so an `all` from the defaults must not silently cancel it.
+        merged = merged.model_copy(update={"all": None})
     return merged
 
 
@@ -130,7 +134,7 @@ class _ZoneBuilder:
         )
 
 
-def _check_conflicts(zone: ZoneModel, problems: list[Problem], where: str) -> None:
+def _check_conflicts(zone: ZoneModel, problems: list[Problem], where: str, field: str) -> None:
     """A CNAME cannot share its name with anything (RFC 1034 3.6.2); SPF must be single."""
     by_name: dict[str, set[str]] = {}
     spf_count: dict[str, int] = {}
@@ -142,14 +146,14 @@ def _check_conflicts(zone: ZoneModel, problems: list[Problem], where: str) -> No
         if "CNAME" in types and len(types) > 1:
             others = ", ".join(sorted(types - {"CNAME"}))
             problems.append(
-                Problem(where, f"zones[{zone.name}]", f"{name}: a CNAME cannot sit beside {others}")
+                Problem(where, field, f"{name}: a CNAME cannot sit beside {others}")
             )
     for name, count in sorted(spf_count.items()):
         if count > 1:
             problems.append(
                 Problem(
                     where,
-                    f"zones[{zone.name}]",
+                    field,
                     f"{name}: {count} SPF records; receivers treat more than one as an error",
                 )
             )
@@ -207,9 +211,13 @@ def build_model(loaded: LoadedConfig, keys: KeyIndex | None = None) -> MailModel
         domains.append(_domain(config, domain, di, zb, ttl, keys, notes, problems, loaded))
 
     zones = tuple(builders[name].finish() for name in sorted(builders))
+    zone_index = {z.name: i for i, z in enumerate(config.zones)}
     for built in zones:
-        where = source.where(("zones",)) if built.name in zone_specs else loaded.source.file
-        _check_conflicts(built, problems, where)
+        if built.name in zone_index:
+            path: tuple[str | int, ...] = ("zones", zone_index[built.name])
+        else:
+            path = ("domains", [d.name for d in config.domains].index(built.name))
+        _check_conflicts(built, problems, source.where(path), dotted(path))
     if problems:
         raise ConfigError(problems)
     signer = None

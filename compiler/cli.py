@@ -90,7 +90,7 @@ def validate(config: ConfigOpt = Path("mailauth.yaml")) -> None:
     """Check mailauth.yaml (schema and cross-field rules); exit 0 if valid, 1 if not."""
     job = _open(config, None, None)
     try:
-        model = driver.model_for(job)
+        model = driver.model_for(job, lenient=True)
     except ConfigError as exc:
         _report_problems(exc.problems)
         raise typer.Exit(1) from None
@@ -135,6 +135,9 @@ def apply(
 ) -> None:
     """Write the planned changes atomically (backups kept) and say what to reload."""
     job = _open(config, root, target)
+    if not yes and not sys.stdin.isatty():
+        _err("error: no terminal to ask for confirmation; re-run with --yes (nothing written)")
+        raise typer.Exit(1)
     colour = _colour(no_color)
 
     def confirm(pending: Plan) -> bool:
@@ -163,6 +166,49 @@ def apply(
     typer.echo(f"Applied under {job.root}. " + summary(result))
     if result.reloads:
         typer.echo("Now run: " + "; ".join(result.reloads))
+
+
+keys_app = typer.Typer(no_args_is_help=True, help="DKIM keys: create the missing ones.")
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("generate")
+def keys_generate(
+    config: ConfigOpt = Path("mailauth.yaml"),
+    root: RootOpt = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Write without asking.")] = False,
+) -> None:
+    """Create missing private keys (0600) and record their public halves in mailauth.lock."""
+    job = _open(config, root, None)
+    if not yes and not sys.stdin.isatty():
+        _err("error: no terminal to ask for confirmation; re-run with --yes (nothing written)")
+        raise typer.Exit(1)
+    if not driver.has_signer(job):
+        _err("error: no signer (opendkim) under `targets:`; keys are made on the mail host")
+        raise typer.Exit(1)
+
+    def confirm(pending: Plan) -> bool:
+        typer.echo(as_text(pending, colour=False, diffs=False), nl=False)
+        if yes:
+            return True
+        if not sys.stdin.isatty():
+            _err("error: no terminal to ask for confirmation; re-run with --yes")
+            raise typer.Exit(1)
+        return typer.confirm("Create these keys?", default=False)
+
+    try:
+        result = driver.apply(job, confirm, only_keys=True)
+    except ConfigError as exc:
+        _report_problems(exc.problems)
+        raise typer.Exit(1) from None
+    except (PlanError, OSError) as exc:
+        _err(f"error: {exc}")
+        raise typer.Exit(1) from None
+    if result is None:
+        typer.echo("Nothing written.")
+        raise typer.Exit(1)
+    made = [c.path for c in result.pending if c.create_only]
+    typer.echo(f"{len(made)} key(s) created." if made else "All keys exist; nothing to do.")
 
 
 @app.command()

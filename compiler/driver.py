@@ -48,6 +48,7 @@ def open_job(config: Path, root: Path | None, targets: Sequence[str] | None) -> 
 
 
 SIGNERS = ("opendkim",)
+DNS_TARGETS = ("bind", "octodns")
 
 
 def has_signer(job: Job) -> bool:
@@ -59,17 +60,28 @@ def _today() -> date:
     return datetime.now(UTC).date()
 
 
-def prepare(job: Job, today: date, *, generate: bool) -> tuple[MailModel, KeyPhase]:
-    """The key phase, then the model built on the keys it found."""
+def prepare(
+    job: Job, today: date, *, generate: bool, lenient: bool = False
+) -> tuple[MailModel, KeyPhase]:
+    """The key phase, then the model built on the keys it found.
+
+    ``lenient`` (for validate) does not insist on keys a DNS target would need: whether
+    the lock file is present is a question for plan, not for the file's validity.
+    """
     keys = resolve_keys(
-        job.loaded, job.root, signer=has_signer(job), generate=generate, today=today
+        job.loaded,
+        job.root,
+        signer=has_signer(job),
+        generate=generate,
+        today=today,
+        dns=not lenient and any(t in DNS_TARGETS for t in job.targets),
     )
     model = build_model(job.loaded, keys.index)
     return model, keys
 
 
-def model_for(job: Job, today: date | None = None) -> MailModel:
-    return prepare(job, today or _today(), generate=False)[0]
+def model_for(job: Job, today: date | None = None, *, lenient: bool = False) -> MailModel:
+    return prepare(job, today or _today(), generate=False, lenient=lenient)[0]
 
 
 def _plan(job: Job, today: date, *, generate: bool, only_keys: bool = False) -> Plan:
@@ -95,6 +107,8 @@ def apply(
     """Plan again under the lock (making new keys), ask, write. None if declined."""
     moment = now or datetime.now(UTC)
     state = job.loaded.config.state
+    # Every error the input can cause shows up here, before the root or the lock exist.
+    _plan(job, moment.date(), generate=False, only_keys=only_keys)
     job.root.mkdir(parents=True, exist_ok=True)
     with exclusive_lock(host_path(job.root, state.directory.rstrip("/") + "/" + LOCK_NAME)):
         current = _plan(job, moment.date(), generate=True, only_keys=only_keys)

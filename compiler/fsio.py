@@ -30,6 +30,51 @@ def ensure_dir(path: Path, mode: int = 0o755) -> None:
         with contextlib.suppress(FileExistsError):
             directory.mkdir(mode=mode)
             os.chmod(directory, mode)  # mkdir's mode is filtered by the umask
+        # A new directory's entry lives in its parent: sync it, or after a power cut the
+        # directory (and the fsynced files in it) may be gone although apply succeeded.
+        fsync_dir(directory.parent)
+
+
+def temp_path(path: Path) -> Path:
+    """The temporary file ``write_atomic`` fills before renaming it over ``path``."""
+    return path.parent / f".{path.name}{TEMP_MARK}{os.getpid()}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+def remove_stale_temps(path: Path) -> list[Path]:
+    """Delete temp files of ``path`` left by a writer that died (killed mid-apply).
+
+    A temp file is stale when the process named in it is gone (or is this one: a leftover
+    under a recycled pid). Those of a live process are left alone, so this is safe even
+    without the apply lock. Returns what was removed.
+    """
+    prefix = f".{path.name}{TEMP_MARK}"
+    try:
+        names = os.listdir(path.parent)
+    except FileNotFoundError:
+        return []
+    removed: list[Path] = []
+    for name in names:
+        if not name.startswith(prefix) or not name[len(prefix) :].isdigit():
+            continue
+        pid = int(name[len(prefix) :])
+        if pid != os.getpid() and _alive(pid):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            (path.parent / name).unlink()
+            removed.append(path.parent / name)
+    if removed:
+        fsync_dir(path.parent)
+    return removed
 
 
 def fsync_dir(path: Path) -> None:
@@ -56,8 +101,9 @@ def write_atomic(
     """
     ensure_dir(path.parent, dir_mode)
     uid, gid = _ids(owner, group)
-    tmp = path.parent / f".{path.name}{TEMP_MARK}{os.getpid()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    remove_stale_temps(path)
+    tmp = temp_path(path)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     try:
         view = memoryview(data)
         while view:
@@ -78,6 +124,7 @@ def write_atomic(
 
 
 def remove(path: Path) -> None:
+    remove_stale_temps(path)
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
     fsync_dir(path.parent)
@@ -86,7 +133,7 @@ def remove(path: Path) -> None:
 @contextlib.contextmanager
 def exclusive_lock(path: Path) -> Iterator[None]:
     """Hold an flock on ``path`` so two applies on one root run one after the other."""
-    ensure_dir(path.parent, 0o700)
+    ensure_dir(path.parent, 0o755)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)

@@ -72,10 +72,50 @@ def _ownership(
     return _Ownership(owner, group, 0o750 if group else 0o700)
 
 
+def _check_inline(
+    root: Path, path: str, algorithm: str, public: str, name: str, notes: list[str]
+) -> None:
+    """A public key written in the config must belong to the key the signer will use."""
+    try:
+        disk = host_path(root, path).read_bytes()
+    except (OSError, PlanError):
+        notes.append(
+            f"warning: {name}: public_key is given in the config but the private key {path} "
+            "is missing; the signer cannot sign with it"
+        )
+        return
+    try:
+        info = public_key_from_private(disk, algorithm)
+    except ValueError as exc:
+        notes.append(f"warning: {name}: {path}: {exc}")
+        return
+    if info.public_key_b64 != "".join(public.split()):
+        raise ConfigError(
+            [
+                Problem(
+                    path,
+                    name,
+                    "the public_key in the config does not belong to this private key: "
+                    "remove public_key to use the key on disk, or restore the matching key",
+                )
+            ]
+        )
+
+
 def resolve_keys(
-    loaded: LoadedConfig, root: Path, *, signer: bool, generate: bool, today: date
+    loaded: LoadedConfig,
+    root: Path,
+    *,
+    signer: bool,
+    generate: bool,
+    today: date,
+    dns: bool = True,
 ) -> KeyPhase:
-    """Public keys for every selector, plus the key files and lock file the plan must write."""
+    """Public keys for every selector, plus the key files and lock file the plan must write.
+
+    ``dns`` says whether a DNS target is in play: only then is a key that cannot be found
+    an error (its record would vanish); otherwise it is just left out.
+    """
     config = loaded.config
     lock_file = lock_path(loaded)
     lock: Lock = read_lock(lock_file)
@@ -92,10 +132,12 @@ def resolve_keys(
             where = loaded.source.where(field_path)
             name = f"{sel.name}._domainkey.{domain.name}"
             ident = (domain.name, sel.name)
+            path = key_path(config, domain.name, sel)
             if sel.public_key is not None:
                 phase.index[ident] = KnownKey(sel.algorithm, sel.key_bits, sel.public_key)
+                if signer:
+                    _check_inline(root, path, sel.algorithm, sel.public_key, name, phase.notes)
                 continue
-            path = key_path(config, domain.name, sel)
             entry = lock.get(ident)
             try:
                 disk = host_path(root, path).read_bytes()
@@ -123,6 +165,12 @@ def resolve_keys(
                         )
                     )
                     continue
+                if entry is None and not lock_file.exists():
+                    phase.notes.append(
+                        f"warning: {lock_file} is missing but the key {path} exists: if the lock "
+                        "was deleted by mistake, restore it from version control; otherwise "
+                        "apply records this key in a new lock file"
+                    )
                 if entry is None:
                     new_lock[ident] = LockEntry(
                         domain.name, sel.name, info.algorithm, info.bits,
@@ -153,6 +201,18 @@ def resolve_keys(
                     )
                     continue
                 phase.index[ident] = KnownKey(entry.algorithm, entry.bits, entry.public_key)
+                continue
+            if not signer and dns and not lock_file.exists():
+                problems.append(
+                    Problem(
+                        where,
+                        dotted(field_path),
+                        f"{lock_file} is missing, and the DKIM record of {name} needs the public "
+                        "key it holds: restore it from version control (git checkout "
+                        f"{lock_file.name}), or run `mailauth apply` on the mail host, with a "
+                        "signer target, to create the keys and the lock",
+                    )
+                )
                 continue
             if not signer:
                 phase.notes.append(

@@ -44,4 +44,14 @@ domains:
 targets:
   bind:
     directory: /var/named
+  opendkim:                 # signs outgoing mail; apply creates the keys
+    socket: "inet:8891@127.0.0.1"
+  postfix:
+    mode: edit              # or snippet, if main.cf is kept by other tooling
+    main_cf: /etc/postfix/main.cf
+
+keys:
+  directory: /etc/opendkim/keys
+  owner: opendkim
+  group: opendkim
 """

@@ -22,7 +22,12 @@ from mailauth.schema.errors import ConfigError, Problem
 # mistake (or an attack) and reading it whole would only waste memory.
 MAX_FILE_BYTES = 8 * 1024 * 1024
 # Aliases may be used, but expanding them may not build more nodes than this in total.
+# The total is worked out on the composed node graph before anything is expanded, so an
+# alias bomb is refused in the time it takes to parse it.
 MAX_NODES = 2_000_000
+# mailauth.yaml nests about six levels deep; far deeper nesting is a mistake or an attack
+# (and would exhaust Python's recursion limit while being read).
+MAX_DEPTH = 64
 
 PathKey = tuple[str | int, ...]
 
@@ -42,6 +47,9 @@ class SourceMap:
     file: str
     positions: dict[PathKey, Position] = field(default_factory=dict)
     key_positions: dict[PathKey, Position] = field(default_factory=dict)
+    # The text of unquoted scalars that YAML turned into something other than a string
+    # (``01`` -> 1, ``off`` -> False), so messages can quote what the user actually wrote.
+    raw_text: dict[PathKey, str] = field(default_factory=dict)
 
     def locate(self, path: PathKey, *, key: bool = False) -> Position | None:
         """The closest known position of ``path``, walking up to its parents if needed."""
@@ -79,39 +87,41 @@ def _mark(node: yaml.Node) -> Position:
 
 
 class _Builder:
-    """Turns a composed node tree into plain data, recording positions and checking limits."""
+    """Turns a composed node tree into plain data, recording positions."""
 
     def __init__(self, source: SourceMap) -> None:
         self.source = source
-        self.count = 0
         self.problems: list[Problem] = []
         self._constructor = yaml.SafeLoader("")
 
     def build(self, node: yaml.Node, path: PathKey) -> Any:
-        self.count += 1
-        if self.count > MAX_NODES:
-            raise ConfigError(
-                [
-                    Problem(
-                        self.source.where(path),
-                        "(document)",
-                        f"more than {MAX_NODES} values after expanding aliases "
-                        "(an alias bomb?); refusing to expand further",
-                    )
-                ]
-            )
         self.source.positions.setdefault(path, _mark(node))
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
         assert isinstance(node, yaml.ScalarNode)
-        return self._constructor.construct_object(node, deep=True)
+        try:
+            value = self._constructor.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, TypeError):
+            self.problems.append(
+                Problem(_at(self.source.file, node), _dotted(path), _bad_tag(node))
+            )
+            return None
+        if node.style is None and not isinstance(value, str):
+            self.source.raw_text[path] = node.value
+        return value
 
     def _mapping(self, node: yaml.MappingNode, path: PathKey) -> dict[str, Any]:
         result: dict[str, Any] = {}
         for key_node, value_node in self._flatten(node):
-            key = self._constructor.construct_object(key_node, deep=True)
+            try:
+                key = self._constructor.construct_object(key_node, deep=True)
+            except (yaml.YAMLError, ValueError, TypeError):
+                self.problems.append(
+                    Problem(_at(self.source.file, key_node), _dotted(path), _bad_tag(key_node))
+                )
+                continue
             if not isinstance(key, str):
                 # YAML 1.1 reads `yes:`/`on:`/`1:` as non-strings; our keys are all text.
                 key = str(key).lower() if isinstance(key, bool) else str(key)
@@ -142,7 +152,9 @@ class _Builder:
                 )
                 for src in sources:
                     if isinstance(src, yaml.MappingNode):
-                        merged.extend(src.value)
+                        # A merged mapping may merge others in turn (loops were refused
+                        # by _Measure before building started).
+                        merged.extend(self._flatten(src))
             else:
                 own.append((key_node, value_node))
         own_keys = {k.value for k, _ in own if isinstance(k, yaml.ScalarNode)}
@@ -155,6 +167,122 @@ class _Builder:
                 seen.add(name)
             yield key_node, value_node
         yield from own
+
+
+def _at(file: str, node: yaml.Node) -> str:
+    pos = _mark(node)
+    return f"{file}:{pos.line}:{pos.column}"
+
+
+def _bad_tag(node: yaml.Node) -> str:
+    tag = node.tag
+    if tag.startswith("tag:yaml.org,2002:"):
+        tag = "!!" + tag[len("tag:yaml.org,2002:") :]
+    if tag.startswith("!!python/") or not tag.startswith("!!"):
+        return f"the YAML tag {tag} is not supported here; remove it"
+    return f"{node.value!r} cannot be read as {tag}"
+
+
+class _Refused(Exception):
+    """The node graph is too big, too deep or loops; carries the problem to report."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(str(problem))
+        self.problem = problem
+
+
+class _Measure:
+    """Counts the values a node graph expands to, without expanding it.
+
+    Aliases make the composed document a graph in which one node can be reached many
+    times; its expanded size is computed once per node (memoised), so a billion-laughs
+    document is measured in microseconds. Loops (an alias inside its own anchor) and
+    absurd nesting are refused here too, before anything recurses over the data.
+    """
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.sizes: dict[int, int] = {}
+        self.refs: dict[int, int] = {}
+        self._open: set[int] = set()
+
+    def size(self, node: yaml.Node, path: PathKey) -> int:
+        key = id(node)
+        self.refs[key] = self.refs.get(key, 0) + 1
+        known = self.sizes.get(key)
+        if known is not None:
+            return known
+        if key in self._open:
+            raise _Refused(
+                Problem(
+                    _at(self.file, node),
+                    _dotted(path),
+                    "an alias here refers to a value that contains it (a recursive alias); "
+                    "mailauth.yaml cannot hold loops",
+                )
+            )
+        if len(path) > MAX_DEPTH:
+            raise _Refused(
+                Problem(
+                    _at(self.file, node),
+                    _dotted(path[:4]) + "...",
+                    f"nested more than {MAX_DEPTH} levels deep; refusing to read further",
+                )
+            )
+        total = 1
+        self._open.add(key)
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                name = key_node.value if isinstance(key_node, yaml.ScalarNode) else "?"
+                total += self.size(key_node, path) + self.size(value_node, (*path, str(name)))
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                total += self.size(item, (*path, index))
+        self._open.discard(key)
+        self.sizes[key] = total
+        return total
+
+    def check(self, root: yaml.Node) -> None:
+        total = self.size(root, ())
+        if total <= MAX_NODES:
+            return
+        if len(self.sizes) > MAX_NODES:
+            raise _Refused(
+                Problem(
+                    _at(self.file, root),
+                    "(document)",
+                    f"holds {len(self.sizes)} values, over the limit of {MAX_NODES}",
+                )
+            )
+        # Point at the outermost value that alone is too big and is not itself shared by
+        # aliases: that is where the expansion starts (the top key of the bomb).
+        node: yaml.Node = root
+        path: PathKey = ()
+        while True:
+            children: list[tuple[yaml.Node, PathKey]] = []
+            if isinstance(node, yaml.MappingNode):
+                children = [
+                    (v, (*path, str(k.value) if isinstance(k, yaml.ScalarNode) else "?"))
+                    for k, v in node.value
+                ]
+            elif isinstance(node, yaml.SequenceNode):
+                children = [(v, (*path, i)) for i, v in enumerate(node.value)]
+            bigger = [
+                (child, where)
+                for child, where in children
+                if self.sizes[id(child)] > MAX_NODES and self.refs[id(child)] == 1
+            ]
+            if not bigger:
+                break
+            node, path = bigger[0]
+        raise _Refused(
+            Problem(
+                _at(self.file, node),
+                _dotted(path),
+                f"expands to {self.sizes[id(node)]} values through YAML aliases, over the "
+                f"limit of {MAX_NODES} (an alias bomb?); refusing to expand it",
+            )
+        )
 
 
 def _dotted(path: PathKey) -> str:
@@ -176,13 +304,24 @@ def load_yaml_text(text: str, file: str) -> LoadedDocument:
         mark = exc.problem_mark or exc.context_mark
         where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else file
         reason = exc.problem or str(exc)
+        context = exc.context_mark
+        if exc.context and context is not None and context is not mark:
+            reason += f" ({exc.context} at line {context.line + 1}, column {context.column + 1})"
         raise ConfigError([Problem(where, "(document)", f"YAML syntax error: {reason}")]) from None
     except yaml.YAMLError as exc:
         raise ConfigError([Problem(file, "(document)", f"YAML error: {exc}")]) from None
+    except RecursionError:
+        raise ConfigError(
+            [Problem(file, "(document)", "nested too deeply to read; refusing to read further")]
+        ) from None
     if node is None:
         raise ConfigError(
             [Problem(f"{file}:1:1", "(document)", "the file is empty; run `mailauth init`")]
         )
+    try:
+        _Measure(file).check(node)
+    except _Refused as refused:
+        raise ConfigError([refused.problem]) from None
     builder = _Builder(source)
     data = builder.build(node, ())
     if builder.problems:
@@ -218,7 +357,15 @@ def load_yaml_file(path: Path) -> LoadedDocument:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
         raise ConfigError(
-            [Problem(name, "(document)", f"not UTF-8 text (byte {exc.start})")]
+            [
+                Problem(
+                    f"{name}:{line}:{column}",
+                    "(document)",
+                    f"not UTF-8 text (byte 0x{raw[exc.start]:02x}); save the file as UTF-8",
+                )
+            ]
         ) from None
     return load_yaml_text(text, name)

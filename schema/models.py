@@ -10,9 +10,25 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from mailauth.schema import names
+from mailauth.schema.targets import (
+    KeyStore,
+    OctodnsTarget,
+    OpenDkimTarget,
+    PostfixTarget,
+    State,
+)
 
 SCHEMA_VERSION = 1
 
@@ -32,19 +48,9 @@ SafeText = Annotated[str, AfterValidator(lambda v: names.safe_text(v))]
 FilePath = Annotated[str, AfterValidator(lambda v: names.safe_text(v, what="path", forbid='"'))]
 
 
-def _selector_in(value: object) -> object:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int):
-        # `name: 01` arrives as 1: a selector is text, and leading zeros are what was meant
-        # only if the user quoted it. Say so instead of guessing.
-        raise ValueError(
-            f'selector {value} was read as a number; quote it, e.g. name: "{value:02d}"'
-        )
-    return value
-
-
-SelectorName = Annotated[str, BeforeValidator(_selector_in), AfterValidator(names.selector_name)]
+# `name: 01` arrives as the int 1: it is refused as "not text", and the loader's record of
+# what was written lets the message say `quote it: name: "01"` (see validate._describe).
+SelectorName = Annotated[str, AfterValidator(names.selector_name)]
 
 _SPF_DOMAIN_SPEC = re.compile(r"^[A-Za-z0-9_.%{}+,/=-]+$")
 
@@ -66,13 +72,20 @@ def _spf_host_cidr(value: str) -> str:
     if not m or (m.group("host") and not _SPF_DOMAIN_SPEC.match(m.group("host"))):
         raise ValueError(f"{value!r} is not a valid host[/cidr] for an SPF a/mx mechanism")
     if m.group("v4") and int(m.group("v4")) > 32:
-        raise ValueError(f"{value!r}: IPv4 prefix length must be 0-32")
+        raise ValueError(f"{value!r}: the IPv4 prefix length must be 0-32 (got /{m.group('v4')})")
     if m.group("v6") and int(m.group("v6")) > 128:
-        raise ValueError(f"{value!r}: IPv6 prefix length must be 0-128")
+        raise ValueError(f"{value!r}: the IPv6 prefix length must be 0-128 (got //{m.group('v6')})")
     return value
 
 
 SpfHostCidr = Annotated[str, AfterValidator(_spf_host_cidr)]
+
+
+def _spf_raw(value: str) -> str:
+    names.safe_text(value)
+    if not value.lower().startswith("v=spf1") or (len(value) > 6 and value[6] != " "):
+        raise ValueError(f"an SPF record starts with 'v=spf1 ' (got {value[:20]!r})")
+    return value
 
 
 class Spf(StrictModel):
@@ -93,17 +106,9 @@ class Spf(StrictModel):
         default="~all",
         description="the final qualifier; `~all` (softfail) keeps forwarded mail flowing",
     )
-    raw: str | None = Field(default=None, description="a literal record, used as written")
-
-    @model_validator(mode="after")
-    def _raw_is_spf(self) -> Spf:
-        if self.raw is not None:
-            names.safe_text(self.raw, what="spf.raw")
-            if not self.raw.lower().startswith("v=spf1") or (
-                len(self.raw) > 6 and self.raw[6] != " "
-            ):
-                raise ValueError("spf.raw must start with 'v=spf1 '")
-        return self
+    raw: Annotated[str, AfterValidator(_spf_raw)] | None = Field(
+        default=None, description="a literal record, used as written"
+    )
 
 
 class DkimSelector(StrictModel):
@@ -120,18 +125,29 @@ class DkimSelector(StrictModel):
         default=None, description="adopt an existing private key file instead of generating one"
     )
     testing: bool = Field(default=False, description="publish t=y (receivers treat as test)")
+    sign: bool = Field(
+        default=True, description="false: publish only (a key being rotated in or out)"
+    )
 
-    @model_validator(mode="after")
-    def _bits_fit(self) -> DkimSelector:
-        if self.algorithm == "ed25519" and self.bits not in (None, 256):
+    @field_validator("bits")
+    @classmethod
+    def _bits_fit(cls, bits: int | None, info: ValidationInfo) -> int | None:
+        # A field validator (not a model one) so the error points at `bits:` itself.
+        algorithm = info.data.get("algorithm")
+        if algorithm == "ed25519" and bits not in (None, 256):
             raise ValueError("ed25519 keys have a fixed size; remove `bits`")
-        if self.algorithm == "rsa" and self.bits is not None and self.bits < 1024:
-            raise ValueError(f"RSA keys under 1024 bits are refused by receivers (got {self.bits})")
-        if self.algorithm == "rsa" and self.bits is not None and self.bits > 8192:
-            raise ValueError(f"RSA keys over 8192 bits are not supported (got {self.bits})")
-        if self.public_key is not None and not re.fullmatch(r"[A-Za-z0-9+/=\s]+", self.public_key):
+        if algorithm == "rsa" and bits is not None and bits < 1024:
+            raise ValueError(f"RSA keys under 1024 bits are refused by receivers (got {bits})")
+        if algorithm == "rsa" and bits is not None and bits > 8192:
+            raise ValueError(f"RSA keys over 8192 bits are not supported (got {bits})")
+        return bits
+
+    @field_validator("public_key")
+    @classmethod
+    def _public_key_base64(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9+/=\s]+", value):
             raise ValueError("public_key must be base64 (the DKIM p= value)")
-        return self
+        return value
 
     @property
     def key_bits(self) -> int:
@@ -231,13 +247,14 @@ class ExtraRecord(StrictModel):
     value: Annotated[str, AfterValidator(lambda v: names.safe_text(v, forbid=""))]
     ttl: Ttl | None = None
 
-    @model_validator(mode="after")
-    def _known_type(self) -> ExtraRecord:
-        if self.type not in _RECORD_TYPES:
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        if value not in _RECORD_TYPES:
             raise ValueError(
-                f"record type {self.type!r} is not supported; use one of {', '.join(_RECORD_TYPES)}"
+                f"record type {value!r} is not supported; use one of {', '.join(_RECORD_TYPES)}"
             )
-        return self
+        return value
 
 
 class Zone(StrictModel):
@@ -254,12 +271,17 @@ class Zone(StrictModel):
         description="include mode: the hand-kept zone file whose SOA serial mailauth bumps",
     )
 
+    @field_validator("serial_file")
+    @classmethod
+    def _serial_file_mode(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("mode") == "zone" and value is not None:
+            raise ValueError("serial_file is for include mode; in zone mode mailauth owns the SOA")
+        return value
+
     @model_validator(mode="after")
     def _mode_fits(self) -> Zone:
         if self.mode == "zone" and not self.ns:
             raise ValueError("a zone that mailauth owns needs at least one `ns` server")
-        if self.mode == "zone" and self.serial_file is not None:
-            raise ValueError("serial_file is for include mode; in zone mode mailauth owns the SOA")
         return self
 
 
@@ -297,6 +319,9 @@ class BindTarget(StrictModel):
 
 class Targets(StrictModel):
     bind: BindTarget | None = None
+    opendkim: OpenDkimTarget | None = None
+    postfix: PostfixTarget | None = None
+    octodns: OctodnsTarget | None = None
 
 
 class Config(StrictModel):
@@ -308,4 +333,9 @@ class Config(StrictModel):
     mail_hosts: list[MailHost] = Field(default_factory=list)
     zones: list[Zone] = Field(default_factory=list)
     domains: list[Domain] = Field(min_length=1)
+    keys: KeyStore = Field(default_factory=KeyStore)
+    lock_file: FilePath = Field(
+        default="mailauth.lock", description="public keys, beside this file; commit it"
+    )
+    state: State = Field(default_factory=State)
     targets: Targets = Field(default_factory=lambda: Targets(bind=BindTarget()))

@@ -31,20 +31,37 @@ def _labels(value: str, *, what: str) -> list[str]:
             raise ValueError(f"{what} {value!r} has an empty label (two dots in a row?)")
         if len(label.encode()) > 63:
             raise ValueError(
-                f"{what} {value!r}: label {label[:20]!r}... is {len(label.encode())} octets; "
-                "a DNS label holds at most 63"
+                f"{what} {value!r} has a label of {len(label.encode())} octets "
+                f"({label[:12]!r}...); a DNS label holds at most 63"
             )
     return labels
 
 
+def _foreign(value: str, allowed: str) -> str | None:
+    """The characters of ``value`` outside ``allowed`` (a regex class body), quoted, or None."""
+    bad = sorted(set(re.sub(f"[{allowed}]", "", value.strip().lower())))
+    if not bad:
+        return None
+    return " ".join(repr(c) for c in bad)
+
+
 def domain_name(value: str) -> str:
     """A host or domain name: letters, digits and hyphens, at least two labels."""
+    if isinstance(value, str):
+        bad = _foreign(value, "a-z0-9.-")
+        if bad:
+            # Checked first: for `../../etc` or `exa mple.org` the character is the news,
+            # not the empty or odd label it leaves behind.
+            raise ValueError(
+                f"{value!r} is not a valid domain name: it holds {bad}; only letters, digits, "
+                "hyphens and dots are allowed (use punycode for IDNs)"
+            )
     labels = _labels(value, what="domain name")
     for label in labels:
         if not _LDH_LABEL.match(label):
             raise ValueError(
-                f"{value!r} is not a valid domain name: label {label!r} may only hold "
-                "letters, digits and inner hyphens (use punycode for IDNs)"
+                f"{value!r} is not a valid domain name: label {label!r} may not start or "
+                "end with a hyphen"
             )
     if len(labels) < 2:
         raise ValueError(f"{value!r} is not a fully qualified domain name (no dot)")
@@ -55,6 +72,12 @@ def owner_name(value: str) -> str:
     """A record owner relative to its zone: ``@``, or labels that may hold underscores."""
     if value.strip() == "@":
         return "@"
+    bad = _foreign(value, "a-z0-9._*-") if isinstance(value, str) else None
+    if bad:
+        raise ValueError(
+            f"{value!r} is not a valid record name: it holds {bad}; only letters, digits, "
+            "hyphens, underscores and dots are allowed"
+        )
     labels = _labels(value, what="record name")
     for index, label in enumerate(labels):
         if label == "*" and index == 0:
@@ -69,6 +92,12 @@ def owner_name(value: str) -> str:
 
 def selector_name(value: str) -> str:
     """A DKIM selector (RFC 6376 3.1): one or more labels under ``_domainkey``."""
+    bad = _foreign(str(value), "a-z0-9._-")
+    if bad:
+        raise ValueError(
+            f"{value!r} is not a valid DKIM selector: it holds {bad}; use letters, digits "
+            "and hyphens"
+        )
     labels = _labels(str(value), what="selector")
     for label in labels:
         if not _OWNER_LABEL.match(label) or label.startswith("_"):
@@ -78,14 +107,26 @@ def selector_name(value: str) -> str:
     return ".".join(labels)
 
 
+_CONTROL_NAMES = {"\n": "a newline", "\r": "a carriage return", "\t": "a tab"}
+
+
 def safe_text(value: str, *, what: str = "value", forbid: str = '"\\') -> str:
     """Text that is copied into generated files: no control characters, no quoting tricks."""
-    if _CONTROL.search(value):
-        raise ValueError(f"{what} holds a control character (newline or tab?)")
+    control = _CONTROL.search(value)
+    if control:
+        char = control.group()
+        name = _CONTROL_NAMES.get(char, "a control character")
+        raise ValueError(
+            f"{what} holds {name} ({char!r}), which would break the generated file; "
+            "write it on one line"
+        )
     bad = sorted({c for c in value if c in forbid})
     if bad:
         shown = " ".join(repr(c) for c in bad)
-        raise ValueError(f"{what} holds {shown}, which is not allowed here")
+        raise ValueError(
+            f"{what} holds {shown}, which is not allowed here (it would break the quoting "
+            "of the generated file)"
+        )
     return value
 
 
@@ -93,10 +134,14 @@ def ip_network(value: str, version: int) -> str:
     """An IPv4/IPv6 address or CIDR range, as SPF's ip4:/ip6: take them."""
     text = str(value).strip()
     kind = "IPv4" if version == 4 else "IPv6"
+    limit = 32 if version == 4 else 128
+    _, slash, prefix = text.partition("/")
+    if slash and prefix.isdigit() and int(prefix) > limit:
+        raise ValueError(f"{text!r}: the {kind} prefix length must be 0-{limit} (got /{prefix})")
     try:
         net = ipaddress.ip_network(text, strict=False)
-    except ValueError as exc:
-        raise ValueError(f"{text!r} is not a valid {kind} address or network ({exc})") from None
+    except ValueError:
+        raise ValueError(f"{text!r} is not a valid {kind} address or network") from None
     if net.version != version:
         raise ValueError(f"{text!r} is an IPv{net.version} value where {kind} is expected")
     return text

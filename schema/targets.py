@@ -11,7 +11,7 @@ import ipaddress
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from mailauth.schema import names
 
@@ -160,3 +160,71 @@ class PostfixTarget(_Strict):
                 f"{', '.join(clash)} is set by mailauth from the signer; remove it from parameters"
             )
         return self
+
+
+_OCTODNS_ID = r"^[A-Za-z0-9_-]+$"
+_DOTTED_CLASS = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$"
+_SECRET_WORDS = ("key", "token", "secret", "password", "passwd", "credential")
+
+
+def _no_literal_secrets(options: object, where: str = "options") -> None:
+    """A secret-looking option must be ``env/VAR``: mailauth.yaml is committed, secrets are not."""
+    if isinstance(options, dict):
+        for name, value in options.items():
+            here = f"{where}.{name}"
+            secretish = any(word in str(name).lower() for word in _SECRET_WORDS)
+            if secretish and isinstance(value, str) and not value.startswith("env/"):
+                raise ValueError(
+                    f"{here} looks like a secret: write env/VARIABLE (octodns reads it from "
+                    "the environment) instead of the value itself, which would be committed"
+                )
+            _no_literal_secrets(value, here)
+    elif isinstance(options, list):
+        for index, item in enumerate(options):
+            _no_literal_secrets(item, f"{where}[{index}]")
+
+
+class OctodnsProvider(_Strict):
+    """The octodns provider the generated octodns config pushes the zones to."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    id: Annotated[str, Field(pattern=_OCTODNS_ID)] = Field(
+        default="dns", description="the provider's name in the octodns config"
+    )
+    class_: Annotated[str, Field(pattern=_DOTTED_CLASS)] = Field(
+        alias="class", description="e.g. octodns_powerdns.PowerDnsProvider"
+    )
+    options: dict[str, JsonValue] = Field(
+        default_factory=dict,
+        description="the provider's settings; secrets as env/VARIABLE, never the value",
+    )
+
+    @model_validator(mode="after")
+    def _checked(self) -> OctodnsProvider:
+        if self.id == "mailauth":
+            raise ValueError("id 'mailauth' is the source of the zone files; pick another")
+        clash = sorted({"class", "id"} & set(self.options))
+        if clash:
+            raise ValueError(f"options may not set {', '.join(clash)}; they have their own keys")
+        _no_literal_secrets(self.options)
+        return self
+
+
+class OctodnsTarget(_Strict):
+    """octodns: one YamlProvider zone file per zone, and a config that pushes them."""
+
+    directory: AbsPath = Field(
+        default="/etc/octodns/mailauth", description="where the <zone>.yaml files go"
+    )
+    config_file: AbsPath | None = Field(
+        default=None, description="the octodns config; default <directory>/octodns-config.yaml"
+    )
+    provider: OctodnsProvider | None = Field(
+        default=None, description="where octodns-sync pushes; without it no config is written"
+    )
+    root_ns: bool = Field(
+        default=False,
+        description="publish the apex NS of zone-mode zones (only if the provider serves the "
+        "zone from exactly those name servers)",
+    )

@@ -78,15 +78,35 @@ def _unwrap(tp: Any) -> Any:
         return tp
 
 
-def _describe(error: ErrorDetails, path: PathKey) -> str:
-    """A sentence for one pydantic error, in the words a mail admin expects."""
+def _yaml_kind(value: object) -> str:
+    if isinstance(value, bool):
+        return "a yes/no value"
+    if isinstance(value, int | float):
+        return "a number"
+    if value is None:
+        return "null"
+    return f"a {type(value).__name__}"
+
+
+def _describe(error: ErrorDetails, path: PathKey, raw: str | None = None) -> str:
+    """A sentence for one pydantic error, in the words a mail admin expects.
+
+    ``raw`` is what the user wrote when YAML turned it into a non-string (``01``, ``off``).
+    """
     kind = error["type"]
     got = error.get("input")
     ctx = error.get("ctx") or {}
+    shown = _shown(got, raw)
+    if kind == "string_type" and raw is not None and not isinstance(got, str):
+        key = path[-1] if path and isinstance(path[-1], str) else None
+        fix = f'{key}: "{raw}"' if key else f'"{raw}"'
+        return f"expected text, but YAML read {raw} as {_yaml_kind(got)} ({got!r}); quote it: {fix}"
     if kind == "literal_error":
         expected = str(ctx.get("expected", "")).replace("'", "")
-        expected = expected.replace(" or ", ", ")
-        return f"expected one of {expected} (got {got!r})"
+        options = expected.replace(" or ", ", ")
+        if "," not in options:
+            return f"must be {options} (got {shown})"
+        return f"expected one of {options} (got {shown})"
     if kind == "extra_forbidden":
         key = str(path[-1]) if path else "?"
         model = _model_at(path[:-1])
@@ -104,22 +124,113 @@ def _describe(error: ErrorDetails, path: PathKey) -> str:
         err = ctx.get("error")
         return str(err) if err is not None else error["msg"]
     if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
-        return f"{error['msg'].replace('Input should be', 'must be')} (got {got!r})"
+        return f"{error['msg'].replace('Input should be', 'must be')} (got {shown})"
     if kind == "too_short" and isinstance(got, list) and not got:
         return "must not be empty"
-    return f"{error['msg']} (got {got!r})" if not isinstance(got, dict | list) else error["msg"]
+    message = _TYPE_WORDS.get(kind, error["msg"])
+    return f"{message} (got {shown})" if not isinstance(got, dict | list) else message
+
+
+_TYPE_WORDS = {
+    "string_type": "expected text",
+    "int_type": "expected a whole number",
+    "int_parsing": "expected a whole number",
+    "int_from_float": "expected a whole number",
+    "bool_type": "expected true or false",
+    "bool_parsing": "expected true or false",
+    "list_type": "expected a list",
+    "model_type": "expected a mapping of keys",
+    "dict_type": "expected a mapping of keys",
+}
+
+
+def _shown(got: object, raw: str | None) -> str:
+    """The offending value, as written when YAML changed it (``01`` became 1)."""
+    if raw is not None and not isinstance(got, str) and raw.lower() != str(got).lower():
+        return f"{raw}, which YAML reads as {got!r}"
+    return repr(got)
+
+
+_MEMBER_WORDS = {"bool": "true or false", "int": "a whole number", "str": "text"}
+
+
+def _member_word(tag: str) -> str:
+    """How to name one member of a union type in a message (``list[...]`` -> a list)."""
+    if tag in _MEMBER_WORDS:
+        return _MEMBER_WORDS[tag]
+    if tag.startswith("list["):
+        return "a list"
+    if tag.startswith("dict["):
+        return "a mapping"
+    if tag.endswith("str]"):
+        return "text"
+    return "a mapping" if tag[:1].isupper() else tag
+
+
+def _union_site(loc: tuple[int | str, ...]) -> tuple[tuple[int | str, ...], str] | None:
+    for index, part in enumerate(loc):
+        if _is_union_tag(part):
+            return loc[:index], str(part)
+    return None
+
+
+def _shallow(error: ErrorDetails, site: tuple[int | str, ...]) -> bool:
+    """The value was not of this union member's type at all (as opposed to a bad item)."""
+    kind = error["type"]
+    return len(error["loc"]) == len(site) + 1 and kind.endswith(("_type", "_parsing"))
+
+
+def _pick_union_errors(errors: list[ErrorDetails]) -> list[tuple[ErrorDetails, str | None]]:
+    """One report per union, not one per member tried.
+
+    ``mx: [a.org/40]`` fails as a bool and as a list; only the list's complaint about the
+    item is useful. When every member fails on the type alone, say what was expected.
+    Returns each error to report with an optional replacement message.
+    """
+    sites: dict[tuple[int | str, ...], dict[str, list[ErrorDetails]]] = {}
+    for error in errors:
+        found = _union_site(error["loc"])
+        if found is not None:
+            sites.setdefault(found[0], {}).setdefault(found[1], []).append(error)
+    picked: list[tuple[ErrorDetails, str | None]] = []
+    summarised: set[tuple[int | str, ...]] = set()
+    for error in errors:
+        found = _union_site(error["loc"])
+        if found is None:
+            picked.append((error, None))
+            continue
+        site, tag = found
+        members = sites[site]
+        deep = {t for t, errs in members.items() if any(not _shallow(e, site) for e in errs)}
+        if deep:
+            if tag in deep:
+                picked.append((error, None))
+            continue
+        if site in summarised:
+            continue
+        summarised.add(site)
+        words = " or ".join(dict.fromkeys(_member_word(t) for t in members))
+        picked.append((error, f"expected {words}"))
+    return picked
 
 
 def _problems(exc: ValidationError, source: SourceMap) -> list[Problem]:
-    problems: list[Problem] = []
-    for error in exc.errors(include_url=False):
+    problems: list[tuple[tuple[int, int], Problem]] = []
+    for error, replacement in _pick_union_errors(exc.errors(include_url=False)):
         loc = tuple(p for p in error["loc"] if not _is_union_tag(p))
         path: PathKey = tuple(p for p in loc if isinstance(p, str | int))
         at_key = error["type"] == "extra_forbidden"
-        problems.append(
-            Problem(source.where(path, key=at_key), dotted(path), _describe(error, path))
-        )
-    return _dedupe(problems)
+        raw = source.raw_text.get(path)
+        if replacement is not None:
+            message = f"{replacement} (got {_shown(error.get('input'), raw)})"
+        else:
+            message = _describe(error, path, raw)
+        pos = source.locate(path, key=at_key)
+        order = (pos.line, pos.column) if pos is not None else (0, 0)
+        problems.append((order, Problem(source.where(path, key=at_key), dotted(path), message)))
+    # In the order of the file, so a user can fix them top to bottom.
+    problems.sort(key=lambda item: item[0])
+    return _dedupe([problem for _, problem in problems])
 
 
 def _is_union_tag(part: object) -> bool:

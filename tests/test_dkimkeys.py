@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from hypothesis import given
 from hypothesis import strategies as st
+
 from mailauth.compiler.dkimkeys import (
     PublicKeyInfo,
     check_key_path_safe,
