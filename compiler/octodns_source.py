@@ -35,6 +35,7 @@ by octodns as such.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -95,32 +96,38 @@ class MailauthSource(BaseSource):  # type: ignore[misc]
         self.SUPPORTS_ROOT_NS = self.root_ns
         self.require_keys = bool(require_keys)
         self._model: MailModel | None = None
+        self._building = threading.Lock()  # octodns may populate zones in threads
 
     # -- the model, built once -------------------------------------------------------
 
     def model(self) -> MailModel:
         """mailauth.yaml loaded and built (first call only), with no signer in play."""
-        if self._model is None:
-            try:
-                job = open_job(self.config, self.root, None)
-                # The signer targets are what make the key phase want private keys; a
-                # source only publishes, so it runs with none of them.
-                model = model_for(replace(job, targets=()))
-            except ConfigError as exc:
-                raise MailauthSourceError(f"{self.id}:\n{exc}") from None
-            except OSError as exc:
-                raise MailauthSourceError(f"{self.id}: {self.config}: {exc}") from None
-            for note in model.notes:
-                self.log.info("%s", note)
-            missing = [k.record_name for d in model.domains for k in d.keys if not k.public_key]
-            if missing and self.require_keys:
-                raise MailauthSourceError(
-                    f"{self.id}: no public key for {', '.join(missing)}: run `mailauth apply` "
-                    "on the mail host and commit mailauth.lock (or set require_keys: false "
-                    "to publish without these DKIM records)"
-                )
-            self._model = model
-        return self._model
+        with self._building:
+            if self._model is None:
+                self._model = self._build()
+            return self._model
+
+    def _build(self) -> MailModel:
+        try:
+            job = open_job(self.config, self.root, None)
+            # A source publishes DNS and signs nothing: with the octodns target alone in
+            # play, the key phase takes public keys from the lock and never wants (or
+            # makes) a private key, whatever signer the file configures for the mail host.
+            model = model_for(replace(job, targets=("octodns",)))
+        except ConfigError as exc:
+            raise MailauthSourceError(f"{self.id}:\n{exc}") from None
+        except OSError as exc:
+            raise MailauthSourceError(f"{self.id}: {self.config}: {exc}") from None
+        for note in model.notes:
+            self.log.info("%s", note)
+        missing = [k.record_name for d in model.domains for k in d.keys if not k.public_key]
+        if missing and self.require_keys:
+            raise MailauthSourceError(
+                f"{self.id}: no public key for {', '.join(missing)}: run `mailauth apply` on "
+                "the mail host and commit mailauth.lock (or set require_keys: false to "
+                "publish without these DKIM records)"
+            )
+        return model
 
     # -- octodns's source interface ----------------------------------------------------
 
@@ -159,18 +166,17 @@ class MailauthSource(BaseSource):  # type: ignore[misc]
         return None
 
     def _merged_txt(self, zone: Any, existing: Any, mine: Any, lenient: bool) -> Any:
+        other = getattr(existing.source, "id", existing.source)
         ours = [str(v) for v in mine.values]
         theirs = [str(v) for v in existing.values]
         if any(_is_spf(v) for v in ours) and any(_is_spf(v) for v in theirs):
             raise MailauthSourceError(
-                f"{self.id}: {mine.fqdn} has an SPF record from {existing.source} as well as "
+                f"{self.id}: {mine.fqdn} has an SPF record from {other} as well as "
                 "mailauth's; a second SPF record makes receivers fail both: remove it there"
             )
         ttl = min(int(existing.ttl), int(mine.ttl))
         if existing.ttl != mine.ttl:
-            self.log.info(
-                "populate: %s TXT merged with %s's, TTL %d", mine.fqdn, existing.source, ttl
-            )
+            self.log.info("populate: %s TXT merged with %s's, TTL %d", mine.fqdn, other, ttl)
         values = sorted(set(theirs) | set(ours))
         data = {"type": "TXT", "ttl": ttl, "values": values}
         return OctodnsRecord.new(zone, mine.name, data, source=self, lenient=lenient)

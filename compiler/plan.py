@@ -140,7 +140,7 @@ def _ordered(artifacts: Sequence[Artifact]) -> list[Artifact]:
 def selected_targets(config: Config, wanted: Iterable[str] | None) -> list[str]:
     """The targets set in the config, narrowed to ``wanted`` when given."""
     configured = [name for name in REGISTRY if getattr(config.targets, name, None) is not None]
-    if not wanted:
+    if wanted is None:
         return configured
     wanted = list(wanted)
     unknown = [w for w in wanted if w not in REGISTRY]

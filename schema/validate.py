@@ -112,11 +112,12 @@ def _describe(error: ErrorDetails, path: PathKey, raw: str | None = None) -> str
         model = _model_at(path[:-1])
         message = f"unknown key {key!r}"
         if model is not None:
-            close = difflib.get_close_matches(key, list(model.model_fields), n=1, cutoff=0.6)
+            keys = [f.alias or n for n, f in model.model_fields.items()]
+            close = difflib.get_close_matches(key, keys, n=1, cutoff=0.6)
             if close:
                 message += f"; did you mean {close[0]!r}?"
             else:
-                message += f"; allowed here: {', '.join(model.model_fields)}"
+                message += f"; allowed here: {', '.join(keys)}"
         return message
     if kind == "missing":
         return "required field is missing"

@@ -10,7 +10,17 @@ rewritten, backups made.
 The expected old and new trees come from two clean applies in other roots on the same day.
 After any interruption every target file must be byte-identical to one of them (or absent
 where it was absent), every backup must be an exact copy of the old file, and the next
-normal apply must end in exactly the new tree with a plan that exits 0.
+normal apply must end in exactly the new tree, with the right modes, no temporary file
+left, and a plan that exits 0.
+
+Interruptions come three ways: deterministically before each file operation in turn
+(the operations replaced by one that raises: the same disk state as a kill right there),
+between a temp file's fsync and its rename, and by SIGKILL of the real command at
+increasing delays after it printed its plan (plus a few during start-up). The full example
+(keys, lock file, OpenDKIM, Postfix) is cut at every operation of a first apply too.
+
+Temporary files (".NAME.mailauth-tmp-PID") left by a kill are removed by the next apply
+(those of dead processes only), so the recovery checks demand that none remain.
 """
 
 from __future__ import annotations
@@ -25,7 +35,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +146,7 @@ class Scenario:
     new: Tree
     new_modes: dict[str, int]
     layout: Layout
+    day: date  # the serials in ``new`` are of this day
 
     def fresh_root(self, name: str) -> Path:
         root = self.work / name
@@ -148,6 +159,8 @@ class Scenario:
         return root
 
     def expected_new(self, root: Path) -> Tree:
+        if datetime.now(UTC).date() != self.day:
+            pytest.skip("the UTC date changed during the test: new serials differ; run again")
         return {
             k: v.replace(str(self.old_root).encode(), str(root).encode())
             for k, v in self.new.items()
@@ -209,9 +222,7 @@ def scenario() -> Iterator[Scenario]:
         assert created and deleted, (created, deleted)
         assert HAND_ZONE.lstrip("/") in changed
 
-        yield Scenario(work, old_cfg, new_cfg, old_root, old, new, new_modes, layout)
-        if datetime.now(UTC).date() != day:
-            pytest.skip("the UTC date changed during the test: serials differ, run it again")
+        yield Scenario(work, old_cfg, new_cfg, old_root, old, new, new_modes, layout, day)
 
 
 # -- checks ----------------------------------------------------------------------------------

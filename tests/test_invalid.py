@@ -114,22 +114,7 @@ def test_validate_reports_exact_errors(case: str, tmp_path: Path) -> None:
     assert tree(config.parent) == ["mailauth.yaml"]
 
 
-@pytest.mark.parametrize(
-    "case",
-    [
-        pytest.param(
-            case,
-            marks=pytest.mark.xfail(
-                reason="compiler/driver.py apply() makes the root and apply.lock before "
-                "building the model, so a build-time error leaves files behind",
-                strict=True,
-            ),
-        )
-        if case in BUILD_TIME
-        else case
-        for case in CASES
-    ],
-)
+@pytest.mark.parametrize("case", CASES)
 def test_apply_reports_exact_errors_and_writes_nothing(case: str, tmp_path: Path) -> None:
     config = place(case, tmp_path)
     root = tmp_path / "root"

@@ -856,3 +856,11 @@ def test_the_example_runs(tmp_path: Path) -> None:
     again = octodns_cli("sync", "--config-file", "octodns.yaml", cwd=work)
     assert again.returncode == 0, again.stderr
     assert "No changes were planned" in again.stdout + again.stderr
+
+
+def test_source_without_the_lock_file_says_so(tmp_path: Path) -> None:
+    config = _lock_only_config(tmp_path)
+    (tmp_path / "mailauth.lock").unlink()
+    source = MailauthSource("mailauth", str(config))
+    with pytest.raises(MailauthSourceError, match=r"mailauth\.lock is missing"):
+        source.list_zones()

@@ -251,12 +251,6 @@ def test_file_modes(applied: Path, root: Path) -> None:
     assert leftovers == [], "temp files left behind"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="compiler/driver.py apply() takes the lock through fsio.exclusive_lock, whose "
-    "ensure_dir(parent, 0o700) makes every missing ancestor 0700: <root>/var ends up 0700 and "
-    "<root>/var/named, readable by named only through it, is unreachable for other users",
-)
 def test_shared_directories_stay_traversable(applied: Path, root: Path) -> None:
     for rel in ("var", "var/named", "etc", "etc/named"):
         assert stat.S_IMODE((root / rel).stat().st_mode) & 0o005 == 0o005, rel

@@ -185,11 +185,6 @@ def test_no_soa_means_no_serial() -> None:
     assert find_serial("@ IN SOA ns. host. (notanumber 1 2 3 4)") is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="backends/zonefile.py find_serial stops at the first token spelled SOA, even when "
-    "it is an owner name before the SOA record",
-)
 def test_a_host_called_soa_before_the_soa_record() -> None:
     text = "soa IN A 192.0.2.1\n@ IN SOA ns. host. 2026011801 1 2 3 4\n"
     span = find_serial(text)
