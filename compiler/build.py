@@ -145,9 +145,7 @@ def _check_conflicts(zone: ZoneModel, problems: list[Problem], where: str, field
     for name, types in sorted(by_name.items()):
         if "CNAME" in types and len(types) > 1:
             others = ", ".join(sorted(types - {"CNAME"}))
-            problems.append(
-                Problem(where, field, f"{name}: a CNAME cannot sit beside {others}")
-            )
+            problems.append(Problem(where, field, f"{name}: a CNAME cannot sit beside {others}"))
     for name, count in sorted(spf_count.items()):
         if count > 1:
             problems.append(

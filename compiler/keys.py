@@ -48,9 +48,7 @@ class _Ownership:
     dir_mode: int
 
 
-def _ownership(
-    config: Config, root: Path, problems: list[Problem], notes: list[str]
-) -> _Ownership:
+def _ownership(config: Config, root: Path, problems: list[Problem], notes: list[str]) -> _Ownership:
     """Who owns key files. Outside a real host (a staging --root) a missing user is a note."""
     owner, group = config.keys.owner, config.keys.group
     staging = root != Path("/")

@@ -19,7 +19,6 @@ from typing import Any
 
 import dns.rdata
 import dns.zone
-import pytest
 import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
