@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from mailauth.backends.base import Artifact, Backend, EditContext, EditError
 from mailauth.backends.bind import BindBackend
+from mailauth.backends.dkimpy_milter import DkimpyMilterBackend
 from mailauth.backends.octodns import OctodnsBackend
 from mailauth.backends.opendkim import OpenDkimBackend
+from mailauth.backends.opendmarc import OpenDmarcBackend
 from mailauth.backends.postfix import PostfixBackend
 
 REGISTRY: dict[str, Backend] = {
     BindBackend.name: BindBackend(),
     OctodnsBackend.name: OctodnsBackend(),
     OpenDkimBackend.name: OpenDkimBackend(),
+    DkimpyMilterBackend.name: DkimpyMilterBackend(),
+    OpenDmarcBackend.name: OpenDmarcBackend(),
     PostfixBackend.name: PostfixBackend(),
 }
 

@@ -55,6 +55,11 @@ def milter_parameters(model: MailModel, target: PostfixTarget) -> dict[str, str]
         params["non_smtpd_milters"] = "$smtpd_milters"
         params["milter_default_action"] = target.milter_default_action
         params["milter_protocol"] = str(target.milter_protocol)
+        for milter in model.milters:
+            if milter.inbound_daemon_name is not None:
+                # The signer verifies, and never signs, mail under this name; only the
+                # submission service overrides it in master.cf (see dkimpy_milter.py).
+                params["milter_macro_daemon_name"] = milter.inbound_daemon_name
     params.update(target.parameters)
     return params
 

@@ -55,10 +55,14 @@ def write_order(pending: list[FileChange]) -> list[FileChange]:
     The manifest is how a later plan knows which files mailauth owns and must delete. If
     it were written before the deletions, a kill in between would drop a file from it
     while the file stays on disk, and no later apply would ever delete it. So deletions
-    come just before the manifest; everything else keeps the plan's order.
+    come just before the manifest. An edit that reacts to other files changing (a
+    hand-kept zone's serial bump) is written before them: killed in between, the next run
+    still sees them change and bumps again, whereas the other way round the bump would be
+    lost for good. Everything else keeps the plan's order.
     """
     deletes = [c for c in pending if c.op == "delete"]
-    rest = [c for c in pending if c.op != "delete"]
+    watchers = [c for c in pending if c.op != "delete" and c.after]
+    rest = watchers + [c for c in pending if c.op != "delete" and not c.after]
     manifests = [
         i for i, c in enumerate(rest) if c.rooted and PurePosixPath(c.path).name == MANIFEST_NAME
     ]

@@ -216,16 +216,14 @@ def build_model(loaded: LoadedConfig, keys: KeyIndex | None = None) -> MailModel
         else:
             path = ("domains", [d.name for d in config.domains].index(built.name))
         _check_conflicts(built, problems, source.where(path), dotted(path))
+    milters = _milters(loaded, domains, problems, notes)
     if problems:
         raise ConfigError(problems)
-    signer = None
-    if config.targets.opendkim is not None:
-        signer = Milter(name="opendkim", socket=config.targets.opendkim.socket)
     return MailModel(
         zones=zones,
         domains=tuple(domains),
         notes=tuple(notes),
-        milters=(signer,) if signer else (),
+        milters=milters,
         mail_hosts=tuple(h.name for h in config.mail_hosts),
     )
 
@@ -264,10 +262,27 @@ def _domain(
                 Problem(
                     loaded.source.where(path),
                     dotted(path),
-                    "OpenDKIM 2.11 cannot sign with Ed25519: set `sign: false` on this "
-                    "selector to only publish it, or sign with dkimpy-milter instead",
+                    "OpenDKIM 2.11 cannot sign with Ed25519: sign with dkimpy-milter "
+                    "instead (replace targets.opendkim with targets.dkimpy_milter, which "
+                    "signs with RSA and Ed25519 side by side), or set `sign: false` on this "
+                    "selector to only publish it",
                 )
             )
+        if config.targets.dkimpy_milter is not None and sel.sign:
+            twin = next(
+                (s for s in dkim.selectors[:si] if s.sign and s.algorithm == sel.algorithm), None
+            )
+            if twin is not None:
+                path = (*sel_path, "selectors", si)
+                problems.append(
+                    Problem(
+                        loaded.source.where(path),
+                        dotted(path),
+                        f"dkimpy-milter signs with one {sel.algorithm} key per domain and "
+                        f"selector {twin.name!r} already does for {domain.name}: set "
+                        "`sign: false` on one of them (it stays published, as for a rotation)",
+                    )
+                )
         public = sel.public_key
         known = keys.get((domain.name, sel.name))
         if known is not None:
@@ -309,6 +324,130 @@ def _domain(
             "dkim",
         )
     return DomainModel(name=domain.name, zone=zb.name, spf=spf, dmarc=dmarc, keys=tuple(resolved))
+
+
+def _signing_algorithms(domain: DomainModel) -> tuple[str, ...]:
+    return tuple(sorted({k.algorithm for k in domain.keys if k.sign}))
+
+
+def _dkimpy_tables_fit(
+    loaded: LoadedConfig, domains: list[DomainModel], problems: list[Problem]
+) -> None:
+    """dkimpy-milter 1.2 looks every signing domain up in KeyTable AND KeyTableEd25519.
+
+    A domain missing from one of them makes it fail on that domain's mail (a KeyError
+    that ends in a temporary failure), so with both tables every signing domain needs
+    both algorithms.
+    """
+    signing = [(i, d, _signing_algorithms(d)) for i, d in enumerate(domains)]
+    union = {alg for _, _, algs in signing for alg in algs}
+    if len(union) < 2:
+        return
+    full = next(d for _, d, algs in signing if len(algs) == 2)
+    for index, domain, algs in signing:
+        if algs and len(algs) < 2:
+            missing = "ed25519" if algs == ("rsa",) else "rsa"
+            path = ("domains", index, "name")
+            problems.append(
+                Problem(
+                    loaded.source.where(("domains", index)),
+                    dotted(path),
+                    f"{domain.name} signs only with {algs[0]} while {full.name} signs with "
+                    "rsa and ed25519; dkimpy-milter 1.2 looks each signing domain up in both "
+                    f"KeyTable and KeyTableEd25519 and fails on mail of a domain missing from "
+                    f"one: give {domain.name} a signing {missing} selector too, or set "
+                    "`sign: false` on the other domains' extra selectors",
+                )
+            )
+
+
+def _authserv_default(config: Config) -> str:
+    """The host's authserv-id: its first mail host, else the name gethostname() gives."""
+    return config.mail_hosts[0].name if config.mail_hosts else "HOSTNAME"
+
+
+def _milters(
+    loaded: LoadedConfig, domains: list[DomainModel], problems: list[Problem], notes: list[str]
+) -> tuple[Milter, ...]:
+    """The milter chain in the order mail passes: the signer, then OpenDMARC."""
+    config = loaded.config
+    targets = config.targets
+    where = loaded.source.where
+    signer: Milter | None = None
+    if targets.opendkim is not None and targets.dkimpy_milter is not None:
+        problems.append(
+            Problem(
+                where(("targets", "dkimpy_milter")),
+                "targets.dkimpy_milter",
+                "targets.opendkim and targets.dkimpy_milter are both set: choose one signer "
+                "(both would sign and verify the same mail); dkimpy-milter if any selector "
+                "is ed25519, otherwise either",
+            )
+        )
+    elif targets.opendkim is not None:
+        signer = Milter(name="opendkim", socket=targets.opendkim.socket)
+    elif targets.dkimpy_milter is not None:
+        dkimpy = targets.dkimpy_milter
+        signs = "s" in dkimpy.mode
+        signer = Milter(
+            name="dkimpy-milter",
+            socket=dkimpy.socket,
+            authserv_id=dkimpy.authserv_id or _authserv_default(config),
+            inbound_daemon_name=dkimpy.inbound_daemon_name if signs else None,
+        )
+        if signs:
+            _dkimpy_tables_fit(loaded, domains, problems)
+        clash = "milter_macro_daemon_name"
+        if signs and targets.postfix is not None and clash in targets.postfix.parameters:
+            path = ("targets", "postfix", "parameters", clash)
+            problems.append(
+                Problem(
+                    where(path),
+                    dotted(path),
+                    f"set by mailauth to {dkimpy.inbound_daemon_name!r} "
+                    "(targets.dkimpy_milter.inbound_daemon_name): mail under that name is "
+                    "verified and never signed; remove it here and give only the submission "
+                    f"service `-o milter_macro_daemon_name={dkimpy.submission_daemon_name}` "
+                    "in master.cf",
+                )
+            )
+    chain = [signer] if signer is not None else []
+    if targets.opendmarc is not None:
+        dmarc = targets.opendmarc
+        own = dmarc.authserv_id or (
+            signer.authserv_id if signer is not None and signer.authserv_id else None
+        )
+        own = own or _authserv_default(config)
+        trusted = [own]
+        if signer is not None and signer.authserv_id is not None:
+            trusted.append(signer.authserv_id)
+        elif signer is not None:
+            # OpenDKIM writes its results under the MTA's host name (Postfix myhostname).
+            trusted += [host.name for host in config.mail_hosts]
+            if not config.mail_hosts:
+                notes.append(
+                    "opendmarc: OpenDKIM writes Authentication-Results under Postfix's "
+                    "myhostname; add that name to targets.opendmarc.trusted_authserv_ids"
+                )
+        trusted += dmarc.trusted_authserv_ids
+        unique: list[str] = []
+        for name in trusted:
+            if name.lower() not in (u.lower() for u in unique):
+                unique.append(name)
+        chain.append(
+            Milter(
+                name="opendmarc",
+                socket=dmarc.socket,
+                authserv_id=own,
+                trusted_authserv_ids=tuple(unique),
+            )
+        )
+        if signer is None:
+            notes.append(
+                "opendmarc runs without a DKIM verifier before it: it sees no DKIM results, "
+                "so only SPF can make mail pass DMARC"
+            )
+    return tuple(chain)
 
 
 def _check_rdata(

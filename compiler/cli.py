@@ -13,7 +13,8 @@ import typer
 
 from mailauth.compiler import driver
 from mailauth.compiler.plan import Plan, PlanError
-from mailauth.compiler.report import as_json, as_markdown, as_text, summary
+from mailauth.compiler.verify import run_verify
+from mailauth.compiler.report import KeyProgress, as_json, as_markdown, as_text, summary
 from mailauth.schema.errors import ConfigError, Problem
 
 app = typer.Typer(
@@ -33,6 +34,14 @@ TargetOpt = Annotated[
     list[str] | None, typer.Option("--target", help="Only this target (repeatable).")
 ]
 NoColorOpt = Annotated[bool, typer.Option("--no-color", help="Plain output, no ANSI colours.")]
+QuietOpt = Annotated[
+    bool, typer.Option("--quiet", "-q", help="Only the summary (and errors), no diffs.")
+]
+
+
+class VerifyFormat(StrEnum):
+    text = "text"
+    json = "json"
 
 
 class Format(StrEnum):
@@ -57,7 +66,7 @@ def _warn(job_or_loaded: driver.Job) -> None:
 
 
 def _colour(no_color: bool) -> bool:
-    return not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
+    return not no_color and not os.environ.get("NO_COLOR") and sys.stdout.isatty()
 
 
 def _open(config: Path, root: Path | None, target: list[str] | None) -> driver.Job:
@@ -105,6 +114,10 @@ def plan(
     target: TargetOpt = None,
     format: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.text,
     no_color: NoColorOpt = False,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write the plan to this file, not stdout.")
+    ] = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Show what apply would change, as diffs; exit 0 nothing to do, 2 changes pending."""
     job = _open(config, root, target)
@@ -116,12 +129,24 @@ def plan(
     except PlanError as exc:
         _err(f"error: {exc}")
         raise typer.Exit(1) from None
+    digest = driver.checksum(job, result)
     if format is Format.json:
-        typer.echo(as_json(result), nl=False)
+        text = as_json(result, checksum=digest)
     elif format is Format.markdown:
-        typer.echo(as_markdown(result), nl=False)
+        text = as_markdown(result, checksum=digest)
     else:
-        typer.echo(as_text(result, colour=_colour(no_color)), nl=False)
+        colour = out is None and _colour(no_color)
+        text = as_text(result, colour=colour, checksum=digest, quiet=quiet)
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        try:
+            out.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            _err(f"error: --out {out}: {exc}")
+            raise typer.Exit(1) from None
+        if not quiet:
+            typer.echo(f"Wrote the plan to {out}. {summary(result)}\nPlan checksum: {digest}")
     raise typer.Exit(2 if result.pending else 0)
 
 
@@ -132,6 +157,13 @@ def apply(
     target: TargetOpt = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Write without asking.")] = False,
     no_color: NoColorOpt = False,
+    checksum: Annotated[
+        str | None,
+        typer.Option(
+            "--checksum", help="Write only if the plan still has this (reviewed) checksum."
+        ),
+    ] = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Write the planned changes atomically (backups kept) and say what to reload."""
     job = _open(config, root, target)
@@ -141,7 +173,8 @@ def apply(
     colour = _colour(no_color)
 
     def confirm(pending: Plan) -> bool:
-        typer.echo(as_text(pending, colour=colour), nl=False)
+        if not quiet:
+            typer.echo(as_text(pending, colour=colour), nl=False)
         if yes:
             return True
         if not sys.stdin.isatty():
@@ -149,8 +182,9 @@ def apply(
             raise typer.Exit(1)
         return typer.confirm(f"Write these changes under {job.root}?", default=False)
 
+    progress = KeyProgress(enabled=not quiet)
     try:
-        result = driver.apply(job, confirm)
+        result = driver.apply(job, confirm, expect_checksum=checksum, progress=progress)
     except ConfigError as exc:
         _report_problems(exc.problems)
         raise typer.Exit(1) from None
@@ -209,6 +243,29 @@ def keys_generate(
         raise typer.Exit(1)
     made = [c.path for c in result.pending if c.create_only]
     typer.echo(f"{len(made)} key(s) created." if made else "All keys exist; nothing to do.")
+
+
+@app.command()
+def verify(
+    config: ConfigOpt = Path("mailauth.yaml"),
+    root: RootOpt = None,
+    nameserver: Annotated[
+        str | None,
+        typer.Option(help="Ask this server (IP[:PORT]) instead of the system resolver."),
+    ] = None,
+    format: Annotated[
+        VerifyFormat, typer.Option("--format", help="Output format.")
+    ] = VerifyFormat.text,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each answer.")] = 3.0,
+    no_color: NoColorOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Compare the live DNS with mailauth.yaml; exit 0 in sync, 2 drift, 1 error."""
+    job = _open(config, root, None)
+    raise typer.Exit(
+        run_verify(job, nameserver, json_out=format is VerifyFormat.json, timeout=timeout,
+                   colour=_colour(no_color), quiet=quiet)
+    )  # fmt: skip
 
 
 @app.command()

@@ -13,8 +13,9 @@ from pathlib import Path
 
 from mailauth.compiler.apply import LOCK_NAME, write_plan
 from mailauth.compiler.build import build_model
+from mailauth.compiler.checksum import check, check_realised, plan_checksum
 from mailauth.compiler.fsio import exclusive_lock
-from mailauth.compiler.keys import KeyPhase, resolve_keys
+from mailauth.compiler.keys import KeyPhase, lock_path, resolve_keys
 from mailauth.compiler.model import MailModel
 from mailauth.compiler.plan import Plan, compute_plan, host_path, selected_targets
 from mailauth.schema.validate import LoadedConfig, load_config
@@ -47,7 +48,7 @@ def open_job(config: Path, root: Path | None, targets: Sequence[str] | None) -> 
     return Job(loaded, resolve_root(loaded, root), tuple(selected_targets(loaded.config, targets)))
 
 
-SIGNERS = ("opendkim",)
+SIGNERS = ("opendkim", "dkimpy_milter")
 DNS_TARGETS = ("bind", "octodns")
 
 
@@ -61,7 +62,12 @@ def _today() -> date:
 
 
 def prepare(
-    job: Job, today: date, *, generate: bool, lenient: bool = False
+    job: Job,
+    today: date,
+    *,
+    generate: bool,
+    lenient: bool = False,
+    progress: Callable[[str], None] | None = None,
 ) -> tuple[MailModel, KeyPhase]:
     """The key phase, then the model built on the keys it found.
 
@@ -75,6 +81,7 @@ def prepare(
         generate=generate,
         today=today,
         dns=not lenient and any(t in DNS_TARGETS for t in job.targets),
+        progress=progress,
     )
     model = build_model(job.loaded, keys.index)
     return model, keys
@@ -84,8 +91,15 @@ def model_for(job: Job, today: date | None = None, *, lenient: bool = False) -> 
     return prepare(job, today or _today(), generate=False, lenient=lenient)[0]
 
 
-def _plan(job: Job, today: date, *, generate: bool, only_keys: bool = False) -> Plan:
-    model, keys = prepare(job, today, generate=generate)
+def _plan(
+    job: Job,
+    today: date,
+    *,
+    generate: bool,
+    only_keys: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> Plan:
+    model, keys = prepare(job, today, generate=generate, progress=progress)
     targets = () if only_keys else job.targets
     result = compute_plan(model, job.loaded.config, job.root, targets, today, extra=keys.artifacts)
     result.notes = [*keys.notes, *(n for n in result.notes if not only_keys)]
@@ -97,21 +111,53 @@ def plan(job: Job, today: date | None = None) -> Plan:
     return _plan(job, today or _today(), generate=False)
 
 
+def checksum(job: Job, result: Plan) -> str:
+    """The checksum of a plan made without keys (``plan``); see compiler/checksum.py."""
+    return plan_checksum(
+        result, config_file=job.loaded.path, lock_file=lock_path(job.loaded), targets=job.targets
+    )
+
+
+KeyProgress = Callable[[int, int, str], None]
+
+
 def apply(
     job: Job,
     confirm: Callable[[Plan], bool],
     now: datetime | None = None,
     *,
     only_keys: bool = False,
+    expect_checksum: str | None = None,
+    progress: KeyProgress | None = None,
 ) -> Plan | None:
-    """Plan again under the lock (making new keys), ask, write. None if declined."""
+    """Plan again under the lock (making new keys), ask, write. None if declined.
+
+    With ``expect_checksum`` (from a reviewed ``plan``), refuses with ChecksumMismatch,
+    writing nothing, unless the plan is still exactly the reviewed one. ``progress`` is
+    called as (done, total, record name) while new keys are generated.
+    """
     moment = now or datetime.now(UTC)
     state = job.loaded.config.state
     # Every error the input can cause shows up here, before the root or the lock exist.
-    _plan(job, moment.date(), generate=False, only_keys=only_keys)
+    reviewed = _plan(job, moment.date(), generate=False, only_keys=only_keys)
+    if expect_checksum is not None:
+        check(expect_checksum, checksum(job, reviewed))
     job.root.mkdir(parents=True, exist_ok=True)
     with exclusive_lock(host_path(job.root, state.directory.rstrip("/") + "/" + LOCK_NAME)):
-        current = _plan(job, moment.date(), generate=True, only_keys=only_keys)
+        if expect_checksum is not None:  # again: another apply may have run meanwhile
+            reviewed = _plan(job, moment.date(), generate=False, only_keys=only_keys)
+            check(expect_checksum, checksum(job, reviewed))
+        total = sum(1 for c in reviewed.changes if c.placeholder is not None)
+        made: list[str] = []
+
+        def on_key(name: str) -> None:
+            made.append(name)
+            if progress is not None:
+                progress(len(made), total, name)
+
+        current = _plan(job, moment.date(), generate=True, only_keys=only_keys, progress=on_key)
+        if expect_checksum is not None:
+            check_realised(reviewed, current)
         if not current.pending:
             return current
         if not confirm(current):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import grp
 import os
 import pwd
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -108,11 +109,13 @@ def resolve_keys(
     generate: bool,
     today: date,
     dns: bool = True,
+    progress: Callable[[str], None] | None = None,
 ) -> KeyPhase:
     """Public keys for every selector, plus the key files and lock file the plan must write.
 
     ``dns`` says whether a DNS target is in play: only then is a key that cannot be found
-    an error (its record would vanish); otherwise it is just left out.
+    an error (its record would vanish); otherwise it is just left out. ``progress`` is
+    called with the record name before each new key is generated (for a progress bar).
     """
     config = loaded.config
     lock_file = lock_path(loaded)
@@ -230,6 +233,8 @@ def resolve_keys(
                 "dir_mode": ownership.dir_mode,
             }
             if generate:
+                if progress is not None:
+                    progress(name)
                 private = generate_private_key(sel.algorithm, sel.key_bits)
                 info = public_key_from_private(private, sel.algorithm)
                 phase.artifacts.append((KEYS_TARGET, Artifact(content=private, **common)))  # type: ignore[arg-type]

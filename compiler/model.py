@@ -98,10 +98,17 @@ class Milter:
 
     ``socket`` is in the milter's own notation (``inet:8891@127.0.0.1``,
     ``local:/path``); each MTA backend translates it into its own.
+    ``authserv_id`` names it in the Authentication-Results headers it writes (None: the
+    MTA's own host name, the milter's default); ``trusted_authserv_ids`` are the ids whose
+    results it believes. ``inbound_daemon_name`` is the ``{daemon_name}`` macro the MTA must
+    send for every service except submission: mail carrying it is verified, never signed.
     """
 
     name: str
     socket: str
+    authserv_id: str | None = None
+    trusted_authserv_ids: tuple[str, ...] = ()
+    inbound_daemon_name: str | None = None
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ class FileChange:
     create_only: bool = False
     dir_mode: int = 0o755
     placeholder: str | None = None
+    after: tuple[str, ...] = ()
 
     def location(self, root: Path) -> Path:
         """Where the file really is: under ``root``, or as named for unrooted files."""
@@ -258,6 +259,7 @@ def compute_plan(
                 create_only=artifact.create_only,
                 dir_mode=artifact.dir_mode,
                 placeholder=artifact.placeholder,
+                after=artifact.after,
             )
         )
     still_owned = {p for paths in owned.values() for p in paths}

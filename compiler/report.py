@@ -1,16 +1,52 @@
-"""How a plan is shown: coloured text for people, JSON for tools, Markdown for pull requests."""
+"""How a plan is shown: coloured text for people, JSON for tools, Markdown for pull requests.
+
+Every format is built from the same :class:`Plan` and shows secrets the same way: never.
+A secret file (a private key) appears only as a fingerprint of its bytes, or as the
+placeholder of a key that apply will make; the record-level DNS changes are read from zone
+files only, which hold public keys at most. The JSON layout is documented, and versioned,
+in docs/plan-format.md.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import html
 import json
-from typing import Any
+import re
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import PurePosixPath
+from typing import Any, Literal, TextIO
 
+import dns.exception
+import dns.name
+import dns.rdatatype
+import dns.zone
+import yaml
+
+from mailauth.backends.bind import HEADER as BIND_HEADER
+from mailauth.backends.octodns import HEADER as OCTODNS_HEADER
 from mailauth.compiler.plan import FileChange, Plan
 
+#: The ``format_version`` of ``plan --format json``; bumped on any incompatible change.
 PLAN_FORMAT_VERSION = 1
 
 _SIGN = {"create": "+", "update": "~", "delete": "-", "unchanged": "="}
 _COLOUR = {"create": "32", "update": "33", "delete": "31"}
+#: A diff longer than this is cut in Markdown (a GitHub comment holds 65536 characters).
+MARKDOWN_DIFF_LIMIT = 12_000
+#: Values longer than this are shortened in the text and Markdown tables (JSON has them whole).
+SHORT_VALUE = 72
+CHECKSUM_MARKER = "mailauth-checksum"
+
+
+def _version() -> str:
+    try:
+        return metadata.version("mailauth")
+    except metadata.PackageNotFoundError:  # pragma: no cover - run from a bare checkout
+        return "unknown"
 
 
 def _paint(text: str, code: str, colour: bool) -> str:
@@ -42,64 +78,431 @@ def summary(plan: Plan) -> str:
     )
 
 
-def as_text(plan: Plan, *, colour: bool = False, diffs: bool = True) -> str:
-    parts: list[str] = []
+def _line_counts(change: FileChange) -> tuple[int, int] | None:
+    """Lines added and removed, or None where no diff is shown (secrets, placeholders)."""
+    if change.secret or change.placeholder is not None or change.op == "unchanged":
+        return None
+    added = removed = 0
+    for line in change.diff().splitlines():
+        if line.startswith("+") and not line.startswith("+++"):
+            added += 1
+        elif line.startswith("-") and not line.startswith("---"):
+            removed += 1
+    return added, removed
+
+
+def _lines_cell(change: FileChange) -> str:
+    counts = _line_counts(change)
+    if counts is None:
+        return "new key" if change.placeholder is not None else "secret"
+    return f"+{counts[0]} -{counts[1]}"
+
+
+# --- record-level DNS changes ---------------------------------------------------------------
+
+RecordOp = Literal["create", "update", "delete"]
+_Rrsets = dict[tuple[str, str], tuple[int, tuple[str, ...]]]
+
+
+@dataclass(frozen=True)
+class RecordSet:
+    """One side of a record change: the TTL and the values, in presentation form.
+
+    TXT values are the text itself, whole (not quoted, not split into strings).
+    """
+
+    ttl: int
+    values: tuple[str, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"ttl": self.ttl, "values": list(self.values)}
+
+
+@dataclass(frozen=True)
+class RecordChange:
+    """A change of one DNS record set (owner and type) that apply would publish."""
+
+    zone: str
+    name: str  # absolute, with the trailing dot
+    type: str
+    operation: RecordOp
+    old: RecordSet | None
+    new: RecordSet | None
+    files: tuple[str, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "zone": self.zone,
+            "name": self.name,
+            "type": self.type,
+            "operation": self.operation,
+            "old": self.old.as_json() if self.old else None,
+            "new": self.new.as_json() if self.new else None,
+            "files": list(self.files),
+        }
+
+
+_ORIGIN = re.compile(r"^\$ORIGIN\s+(\S+)", re.MULTILINE)
+_INCLUDE_OF = re.compile(r"^; Include from the zone file of (\S+):", re.MULTILINE)
+
+
+def _bind_rrsets(text: str, zone: str) -> _Rrsets:
+    parsed = dns.zone.from_text(text, origin=zone, relativize=False, check_origin=False)
+    out: _Rrsets = {}
+    for owner, node in parsed.nodes.items():
+        for rdataset in node.rdatasets:
+            rtype = dns.rdatatype.to_text(rdataset.rdtype)
+            values: list[str] = []
+            for rdata in rdataset:
+                if rtype == "TXT":
+                    strings: Iterable[bytes] = rdata.strings  # type: ignore[attr-defined]
+                    values.append(b"".join(strings).decode("utf-8", "backslashreplace"))
+                else:
+                    values.append(rdata.to_text())
+            out[(owner.to_text(), rtype)] = (rdataset.ttl, tuple(sorted(values)))
+    return out
+
+
+def _octodns_value(rtype: str, value: Any) -> str:
+    if isinstance(value, str):
+        return value.replace("\\;", ";") if rtype == "TXT" else value
+    if isinstance(value, dict):
+        fields = {
+            "MX": ("preference", "exchange"),
+            "SRV": ("priority", "weight", "port", "target"),
+            "TLSA": ("certificate_usage", "selector", "matching_type", "certificate_association_data"),
+            "SSHFP": ("algorithm", "fingerprint_type", "fingerprint"),
+        }.get(rtype)
+        if rtype == "CAA" and {"flags", "tag", "value"} <= set(value):
+            return f'{value["flags"]} {value["tag"]} "{value["value"]}"'
+        if fields and set(fields) <= set(value):
+            return " ".join(str(value[f]) for f in fields)
+    return json.dumps(value, sort_keys=True)
+
+
+def _octodns_rrsets(text: str, zone: str) -> _Rrsets:
+    doc = yaml.safe_load(text) or {}
+    out: _Rrsets = {}
+    if not isinstance(doc, dict):
+        raise ValueError("not an octodns zone file")
+    for name, records in doc.items():
+        owner = f"{zone}." if not name else f"{name}.{zone}."
+        for record in records if isinstance(records, list) else [records]:
+            rtype = str(record["type"])
+            raw = record["values"] if "values" in record else [record["value"]]
+            values = tuple(sorted(_octodns_value(rtype, v) for v in raw))
+            out[(owner, rtype)] = (int(record.get("ttl", 3600)), values)
+    return out
+
+
+def _zone_records(path: str, data: bytes | None) -> tuple[str, _Rrsets] | None:
+    """The zone and record sets of a DNS file mailauth writes; None for any other file."""
+    if data is None:
+        return None
+    text = data.decode("utf-8", "replace")
+    try:
+        if text.startswith(BIND_HEADER):
+            origin = _ORIGIN.search(text) or _INCLUDE_OF.search(text)
+            if origin is None:
+                return None
+            zone = origin.group(1).rstrip(".")
+            return zone, _bind_rrsets(text, zone)
+        if text.startswith(OCTODNS_HEADER):
+            zone = PurePosixPath(path).name.removesuffix(".yaml")
+            return zone, _octodns_rrsets(text, zone)
+    except (dns.exception.DNSException, yaml.YAMLError, ValueError, KeyError, TypeError):
+        return None  # hand-edited beyond reading: the file diff still shows the change
+    return None
+
+
+def _owner_key(name: str) -> tuple[str, ...]:
+    return tuple(reversed(name.rstrip(".").lower().split(".")))
+
+
+def dns_changes(plan: Plan) -> list[RecordChange]:
+    """Record sets that the pending DNS files add, change or remove, zone by zone.
+
+    Read from the zone files themselves (old bytes on disk, new bytes planned), so they are
+    exactly what the name server or octodns will publish. A record set that two targets
+    change alike (BIND and octodns) is listed once, naming both files.
+    """
+    found: dict[tuple[str, str, str, RecordOp, Any, Any], list[str]] = {}
     for change in plan.pending:
-        head = f"{_SIGN[change.op]} {change.op} {change.path}"
-        parts.append(_paint(head, _COLOUR[change.op], colour) + "\n")
-        if diffs:
-            parts.append(_diff_lines(change.diff(), colour))
-    for note in plan.notes:
-        parts.append(f"note: {note}\n")
-    if not plan.pending:
-        parts.append("No changes: everything under the root is up to date.\n")
+        if change.secret or change.placeholder is not None:
+            continue
+        old = _zone_records(change.path, change.old)
+        new = _zone_records(change.path, change.new)
+        source = new if new is not None else old
+        if source is None:
+            continue
+        zone = source[0]
+        before = old[1] if old else {}
+        after = new[1] if new else {}
+        for key in sorted(set(before) | set(after)):
+            was, now = before.get(key), after.get(key)
+            if was == now:
+                continue
+            op: RecordOp = "create" if was is None else "delete" if now is None else "update"
+            old_set = RecordSet(*was) if was else None
+            new_set = RecordSet(*now) if now else None
+            found.setdefault((zone, key[0], key[1], op, old_set, new_set), []).append(change.path)
+    changes = [
+        RecordChange(zone, name, rtype, op, old_set, new_set, tuple(files))
+        for (zone, name, rtype, op, old_set, new_set), files in found.items()
+    ]
+    return sorted(changes, key=lambda c: (_owner_key(c.zone), _owner_key(c.name), c.type))
+
+
+def _dns_summary(changes: list[RecordChange]) -> str:
+    counts = {op: sum(1 for c in changes if c.operation == op) for op in ("create", "update", "delete")}
+    return (
+        f"DNS records: {counts['create']} to add, {counts['update']} to change, "
+        f"{counts['delete']} to remove."
+    )
+
+
+def _short(text: str, limit: int = SHORT_VALUE) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _values_text(side: RecordSet | None, rtype: str) -> str:
+    if side is None:
+        return "(none)"
+    shown = [f'"{v}"' if rtype == "TXT" else v for v in side.values]
+    return _short(", ".join(shown))
+
+
+# --- text ---------------------------------------------------------------------------------
+
+
+def _table(rows: list[list[str]], indent: str = "  ") -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        (indent + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))).rstrip()
+        for row in rows
+    ]
+
+
+def as_text(
+    plan: Plan,
+    *,
+    colour: bool = False,
+    diffs: bool = True,
+    checksum: str | None = None,
+    quiet: bool = False,
+) -> str:
+    """The plan for a terminal: each change and its diff, then the summary tables.
+
+    ``quiet`` keeps only the summary line (and the checksum): for scripts and logs.
+    """
+    parts: list[str] = []
+    if not quiet:
+        for change in plan.pending:
+            head = f"{_SIGN[change.op]} {change.op} {change.path}"
+            parts.append(_paint(head, _COLOUR[change.op], colour) + "\n")
+            if diffs:
+                parts.append(_diff_lines(change.diff(), colour))
+        for note in plan.notes:
+            parts.append(f"note: {note}\n")
+        if not plan.pending:
+            parts.append("No changes: everything under the root is up to date.\n")
+        if plan.pending:
+            parts.append("\nSummary:\n")
+            rows = [["operation", "file", "lines"]]
+            rows += [[c.op, c.path, _lines_cell(c)] for c in plan.pending]
+            lines = _table(rows)
+            parts.append(_paint(lines[0], "1", colour) + "\n")
+            for change, line in zip(plan.pending, lines[1:], strict=True):
+                parts.append(_paint(line, _COLOUR[change.op], colour) + "\n")
+        records = dns_changes(plan)
+        if records:
+            parts.append("\n" + _dns_summary(records) + "\n")
+            rows = [["", "name", "type", "old", "new"]]
+            rows += [
+                [
+                    _SIGN[r.operation],
+                    r.name,
+                    r.type,
+                    _values_text(r.old, r.type),
+                    _values_text(r.new, r.type),
+                ]
+                for r in records
+            ]
+            parts += [line + "\n" for line in _table(rows)]
+            parts.append("\n")
     parts.append(summary(plan) + "\n")
-    if plan.reloads:
+    if checksum is not None:
+        parts.append(f"Plan checksum: {checksum}\n")
+    if plan.reloads and not quiet:
         parts.append("After apply, run: " + "; ".join(plan.reloads) + "\n")
     return "".join(parts)
 
 
+# --- JSON ---------------------------------------------------------------------------------
+
+
+def _sha256(data: bytes | None) -> str | None:
+    return None if data is None else hashlib.sha256(data).hexdigest()
+
+
 def _change_json(change: FileChange) -> dict[str, Any]:
-    entry: dict[str, Any] = {"path": change.path, "operation": change.op, "secret": change.secret}
+    entry: dict[str, Any] = {
+        "path": change.path,
+        "operation": change.op,
+        "secret": change.secret,
+        "mode": f"{change.mode:04o}",
+        "rooted": change.rooted,
+        "reload": change.reload,
+    }
+    if change.placeholder is not None:
+        entry["placeholder"] = change.placeholder
     if change.secret:
         entry["old_fingerprint"] = change.fingerprint(change.old)
-        entry["new_fingerprint"] = change.fingerprint(change.new)
-    elif change.op != "unchanged":
+        entry["new_fingerprint"] = (
+            "(made by apply)" if change.placeholder is not None else change.fingerprint(change.new)
+        )
+        return entry
+    entry["old_sha256"] = _sha256(change.old)
+    entry["new_sha256"] = None if change.placeholder is not None else _sha256(change.new)
+    if change.op != "unchanged":
         entry["diff"] = change.diff()
     return entry
 
 
-def as_json(plan: Plan) -> str:
+def as_json(plan: Plan, *, checksum: str | None = None) -> str:
     doc = {
         "format_version": PLAN_FORMAT_VERSION,
+        "kind": "mailauth-plan",
+        "mailauth_version": _version(),
+        "checksum": checksum,
         "root": str(plan.root),
+        "pending": bool(plan.pending),
         "summary": {op: plan.count(op) for op in ("create", "update", "delete", "unchanged")},
         "changes": [_change_json(c) for c in plan.changes],
+        "dns": [r.as_json() for r in dns_changes(plan)],
         "reload": plan.reloads,
         "notes": plan.notes,
     }
     return json.dumps(doc, indent=2) + "\n"
 
 
+# --- Markdown -----------------------------------------------------------------------------
+
+
 def _cell(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    """Plain text for a Markdown table cell: no markup, no pipes, no line breaks."""
+    text = " ".join(text.split())
+    return re.sub(r"([\\`*_{}\[\]()<>#+!|~&])", r"\\\1", text)
 
 
-def as_markdown(plan: Plan) -> str:
-    lines = ["### mailauth plan", "", summary(plan), ""]
+def _code(text: str) -> str:
+    """``text`` as an inline code span that survives a table cell.
+
+    Inside a code span only two things matter: a backtick run as long as the fence would
+    close it (so the fence is made longer than any run), and ``|``, which GitHub splits
+    cells on before it sees the span (so it is escaped; the escape is not shown).
+    """
+    text = " ".join(text.split()).replace("|", "\\|")
+    runs = [len(m) for m in re.findall(r"`+", text)]
+    fence = "`" * (max(runs, default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") or not text.strip() else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _fence(body: str) -> str:
+    runs = [len(m) for m in re.findall(r"`{3,}", body)]
+    return "`" * max(3, max(runs, default=0) + 1)
+
+
+def _md_values(side: RecordSet | None) -> str:
+    if side is None:
+        return "–"
+    return "<br>".join(_code(_short(v)) for v in side.values)
+
+
+def as_markdown(plan: Plan, *, checksum: str | None = None) -> str:
+    """A pull-request comment: summary, tables, each diff folded away, the checksum."""
+    lines = ["### mailauth plan", "", f"**{summary(plan)}**", ""]
     if plan.pending:
-        lines += ["| operation | file |", "| --- | --- |"]
-        lines += [f"| {c.op} | `{_cell(c.path)}` |" for c in plan.pending]
+        lines += ["| operation | file | lines |", "| --- | --- | --- |"]
+        lines += [f"| {c.op} | {_code(c.path)} | {_lines_cell(c)} |" for c in plan.pending]
+        lines.append("")
+    records = dns_changes(plan)
+    if records:
+        lines += [
+            f"#### {_dns_summary(records)}",
+            "",
+            "| change | zone | name | type | old | new |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        lines += [
+            f"| {r.operation} | {_cell(r.zone)} | {_code(r.name)} | {_cell(r.type)} "
+            f"| {_md_values(r.old)} | {_md_values(r.new)} |"
+            for r in records
+        ]
         lines.append("")
     for change in plan.pending:
-        fence = "````" if "```" in change.diff() else "```"
+        diff = change.diff().rstrip("\n")
+        if len(diff) > MARKDOWN_DIFF_LIMIT:
+            cut = diff[:MARKDOWN_DIFF_LIMIT].rsplit("\n", 1)[0]
+            diff = cut + f"\n... (diff cut at {MARKDOWN_DIFF_LIMIT} characters; see the job log)"
+        fence = _fence(diff)
         lines += [
-            f"<details><summary>{change.op} <code>{_cell(change.path)}</code></summary>",
+            f"<details><summary>{change.op} <code>{html.escape(change.path)}</code></summary>",
             "",
             f"{fence}diff",
-            change.diff().rstrip("\n"),
+            diff,
             fence,
+            "",
             "</details>",
             "",
         ]
+    if plan.notes:
+        lines += [f"- {_cell(note)}" for note in plan.notes]
+        lines.append("")
+    if plan.reloads:
+        lines += ["After apply, run: " + "; ".join(_code(r) for r in plan.reloads), ""]
+    if checksum is not None:
+        lines += [
+            f"Plan checksum: `{checksum}` (apply it with `mailauth apply --checksum {checksum}`)",
+            "",
+            f"<!-- {CHECKSUM_MARKER}: {checksum} -->",
+        ]
     return "\n".join(lines) + "\n"
+
+
+# --- progress -----------------------------------------------------------------------------
+
+
+class KeyProgress:
+    """A progress bar for key generation, on a terminal only, and only when there are many.
+
+    RSA keys take a noticeable moment each (4096 bits: about a second), so an apply that
+    makes a dozen of them shows how far it got instead of seeming to hang.
+    """
+
+    MIN_KEYS = 3
+    WIDTH = 24
+
+    def __init__(self, stream: TextIO | None = None, *, enabled: bool = True) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.enabled = enabled and self.stream.isatty()
+        self._shown = False
+
+    def __call__(self, done: int, total: int, name: str) -> None:
+        if not self.enabled or total < self.MIN_KEYS:
+            return
+        filled = self.WIDTH * done // total
+        bar = "#" * filled + "." * (self.WIDTH - filled)
+        self.stream.write(f"\rGenerating DKIM keys [{bar}] {done}/{total} {_short(name, 40):<40}")
+        self._shown = True
+        if done >= total:
+            self.stream.write("\n")
+            self._shown = False
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self._shown:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._shown = False

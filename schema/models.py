@@ -23,9 +23,11 @@ from pydantic import (
 
 from mailauth.schema import names
 from mailauth.schema.targets import (
+    DkimpyMilterTarget,
     KeyStore,
     OctodnsTarget,
     OpenDkimTarget,
+    OpenDmarcTarget,
     PostfixTarget,
     State,
 )
@@ -322,6 +324,8 @@ class Targets(StrictModel):
     opendkim: OpenDkimTarget | None = None
     postfix: PostfixTarget | None = None
     octodns: OctodnsTarget | None = None
+    dkimpy_milter: DkimpyMilterTarget | None = None
+    opendmarc: OpenDmarcTarget | None = None
 
 
 class Config(StrictModel):

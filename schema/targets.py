@@ -228,3 +228,119 @@ class OctodnsTarget(_Strict):
         description="publish the apex NS of zone-mode zones (only if the provider serves the "
         "zone from exactly those name servers)",
     )
+
+
+_AUTHSERV_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+AuthservId = Annotated[
+    str, Field(pattern=_AUTHSERV_ID, description="a host name, or HOSTNAME for gethostname()")
+]
+MacroValue = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
+Canonicalization = Literal["relaxed/relaxed", "relaxed/simple", "simple/simple", "simple/relaxed"]
+
+
+def _dkimpy_host(value: str) -> str:
+    """An InternalHosts entry dkimpy-milter understands: it drops the whole list (and then
+    treats no client as internal) on a name without a dot, such as ``localhost``."""
+    text = _trusted_host(value)
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        if "." not in text.lstrip("*."):
+            raise ValueError(
+                f"{value!r}: dkimpy-milter knows addresses, CIDR ranges and dotted names only"
+            ) from None
+    return text
+
+
+class DkimpyMilterTarget(_Strict):
+    """dkimpy-milter: signs with RSA and Ed25519 side by side, verifies what comes in."""
+
+    config: AbsPath = "/etc/dkimpy-milter/dkimpy-milter.conf"
+    directory: AbsPath = Field(
+        default="/etc/dkimpy-milter",
+        description="where KeyTable, KeyTableEd25519 and SigningTable go",
+    )
+    socket: MilterSocket = "inet:8892@127.0.0.1"
+    mode: Literal["s", "v", "sv"] = "sv"
+    user: UserName = Field(
+        default="dkimpy-milter",
+        description="UserID it switches to after reading the keys (it never keeps root)",
+    )
+    group: UserName | None = None
+    umask: Annotated[str, Field(pattern=r"^[0-7]{3,4}$")] = "007"
+    pid_file: AbsPath = "/run/dkimpy-milter/dkimpy-milter.pid"
+    canonicalization: Canonicalization = "relaxed/simple"
+    internal_hosts: list[Annotated[str, AfterValidator(_dkimpy_host)]] = Field(
+        default_factory=lambda: ["127.0.0.1", "::1"],
+        min_length=1,
+        description="clients whose mail is not verified (InternalHosts)",
+    )
+    authserv_id: AuthservId | None = Field(
+        default=None,
+        description="authserv-id of its Authentication-Results; default the first mail host",
+    )
+    submission_daemon_name: MacroValue = Field(
+        default="ORIGINATING",
+        description="{daemon_name} of the submission service (MacroList: not verified)",
+    )
+    inbound_daemon_name: MacroValue = Field(
+        default="VERIFYING",
+        description="{daemon_name} of every other service (MacroListVerify: never signed); "
+        "mailauth sets it as Postfix's milter_macro_daemon_name",
+    )
+    minimum_key_bits: int = Field(default=1024, ge=1024, le=8192)
+    dns_timeout: int = Field(default=5, ge=1, le=60)
+    syslog: bool = True
+
+    @model_validator(mode="after")
+    def _distinct_names(self) -> DkimpyMilterTarget:
+        if self.submission_daemon_name == self.inbound_daemon_name:
+            raise ValueError(
+                "submission_daemon_name and inbound_daemon_name must differ: they are how "
+                "dkimpy-milter tells mail to sign from mail to verify"
+            )
+        return self
+
+
+class OpenDmarcTarget(_Strict):
+    """OpenDMARC: judges inbound mail by the sender's DMARC policy."""
+
+    config: AbsPath = "/etc/opendmarc.conf"
+    socket: MilterSocket = "inet:8893@127.0.0.1"
+    user: UserName | None = Field(default="opendmarc", description="UserID; null to keep root")
+    group: UserName | None = None
+    umask: Annotated[str, Field(pattern=r"^[0-7]{3,4}$")] = "007"
+    pid_file: AbsPath = "/run/opendmarc/opendmarc.pid"
+    authserv_id: AuthservId | None = Field(
+        default=None, description="authserv-id of its Authentication-Results; default the signer's"
+    )
+    trusted_authserv_ids: list[AuthservId] = Field(
+        default_factory=list,
+        description="more authserv-ids whose results it believes (its own and the signer's "
+        "are always trusted)",
+    )
+    reject_failures: bool = Field(
+        default=False,
+        description="enforce the sender's policy: reject (5xx) mail failing DMARC of a p=reject "
+        "domain; false only adds the Authentication-Results header",
+    )
+    ignore_authenticated_clients: bool = Field(
+        default=True, description="do not judge mail from SMTP AUTH clients (your own users)"
+    )
+    spf: Literal["self", "fallback", "headers"] = Field(
+        default="self",
+        description="self: always check SPF itself, ignore SPF results in headers; fallback: "
+        "check itself only when no trusted header has a result; headers: never check itself",
+    )
+    history_file: AbsPath | None = Field(
+        default=None, description="record data for aggregate reports (opendmarc-importstats)"
+    )
+    public_suffix_list: AbsPath | None = Field(
+        default=None,
+        description="e.g. /usr/share/publicsuffix/public_suffix_list.dat (package "
+        "publicsuffix): needed for relaxed alignment of subdomains",
+    )
+    required_headers: bool = Field(
+        default=False, description="reject mail whose header breaks RFC 5322 field counts"
+    )
+    syslog: bool = True

@@ -50,6 +50,7 @@ from support import (
 )
 
 from mailauth.compiler import apply as apply_module
+from mailauth.backends.zonefile import find_serial
 from mailauth.compiler import driver
 from mailauth.compiler.apply import LOCK_NAME
 from mailauth.compiler.fsio import TEMP_MARK
@@ -262,13 +263,22 @@ def check_whole(s: Scenario, root: Path, when: str) -> str:
     return "mixed"
 
 
-# Known, not yet fixed (see the module's report in the issue): the hand-kept zone's serial is
-# bumped only in a run where its fragment changes, and the fragment is written first. Killed
-# between the two, the fragment is new, the serial old, and no later apply bumps it
-# (secondaries never see the change). The fix needs FileChange to carry Artifact.after so
-# that apply can write an edit before the files it watches. Remove the entry once fixed:
-# the deterministic test fails when a listed bug no longer shows.
-KNOWN_UNFIXED = {HAND_ZONE.lstrip("/")}
+# Files known to come out wrong after a cut; empty now that a hand-kept zone's serial bump
+# is written before the fragment it watches (apply.write_order). A listed file that comes
+# out right at every cut fails the test, so the list cannot go stale.
+KNOWN_UNFIXED: set[str] = set()
+
+
+def _bumped_further(got: bytes | None, want: bytes | None) -> bool:
+    """Same zone text as expected, but with a serial above the expected one."""
+    if got is None or want is None:
+        return False
+    got_span = find_serial(got.decode())
+    want_span = find_serial(want.decode())
+    if got_span is None or want_span is None or got_span.value <= want_span.value:
+        return False
+    masked = got.decode()[: got_span.start] + got.decode()[got_span.end :]
+    return masked == want.decode()[: want_span.start] + want.decode()[want_span.end :]
 
 
 def check_recovers(s: Scenario, root: Path, when: str, *, subprocess_cli: bool) -> set[str]:
@@ -285,6 +295,11 @@ def check_recovers(s: Scenario, root: Path, when: str, *, subprocess_cli: bool) 
     kinds = snapshot(root, s.layout)
     got, want = kinds["target"], s.expected_new(root)
     wrong = {p for p in set(got) | set(want) if got.get(p) != want.get(p)}
+    hand = HAND_ZONE.lstrip("/")
+    if hand in wrong and _bumped_further(got.get(hand), want.get(hand)):
+        # Killed after the serial bump but before its fragment was written: the next run
+        # sees the fragment change and bumps once more. A higher serial is the safe outcome.
+        wrong.discard(hand)
     assert modes(root, got) == s.new_modes, f"{when}: file modes differ"
     unknown = sorted(wrong - KNOWN_UNFIXED)
     assert not unknown, f"{when}: after a new apply these files are not as expected: {unknown}"

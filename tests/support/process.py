@@ -163,8 +163,9 @@ class ServerProcess:
         return self.proc.wait()
 
     def send_signal(self, signum: int) -> None:
+        """Signal the server (SIGHUP to reload, say) if it is running."""
         if self.proc is not None and self.running:
-            self.proc.send_signal(signum)
+            os.kill(self.proc.pid, signum)
 
     def stop(self) -> None:
         """``stop_signal``, wait, then SIGKILL; stragglers in its process group go too.
@@ -175,15 +176,17 @@ class ServerProcess:
         proc = self.proc
         if proc is None or proc.returncode is not None:
             return
+        # os.kill, not Popen.send_signal: that one polls, and so may reap the leader.
         if not _exited(proc.pid):
             with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(self.stop_signal)
+                os.kill(proc.pid, self.stop_signal)
             if not _wait_exited(proc.pid, self.stop_timeout):
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
                 _wait_exited(proc.pid, self.stop_timeout)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
+        if proc.returncode is None:  # still unreaped: the group id is still ours
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(self.stop_timeout)
 
     def cleanup(self) -> None:
