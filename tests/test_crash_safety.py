@@ -49,8 +49,8 @@ from support import (
     safe_directory,
 )
 
-from mailauth.compiler import apply as apply_module
 from mailauth.backends.zonefile import find_serial
+from mailauth.compiler import apply as apply_module
 from mailauth.compiler import driver
 from mailauth.compiler.apply import LOCK_NAME
 from mailauth.compiler.fsio import TEMP_MARK
