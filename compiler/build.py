@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
+from mailauth.compiler.lint.reports import REPORT_RECORD, report_authorizations
 from mailauth.compiler.model import (
     DkimKey,
     DomainModel,
@@ -16,6 +17,7 @@ from mailauth.compiler.model import (
     ZoneModel,
 )
 from mailauth.compiler.records import dkim_text, dmarc_text, spf_text
+from mailauth.compiler.spf.flatten import published_spf
 from mailauth.schema.errors import ConfigError, Problem
 from mailauth.schema.models import Config, Dkim, DkimSelector, Dmarc, Domain, Spf, Zone
 from mailauth.schema.validate import LoadedConfig, dotted
@@ -207,6 +209,9 @@ def build_model(loaded: LoadedConfig, keys: KeyIndex | None = None) -> MailModel
         zb = builder_for(domain.name)
         ttl = domain.ttl
         domains.append(_domain(config, domain, di, zb, ttl, keys, notes, problems, loaded))
+    # DMARC reports to another organisation whose zone is written here: authorise them.
+    for owner in report_authorizations([(d.name, d.dmarc) for d in domains], list(builders)):
+        builder_for(owner).add(owner, "TXT", REPORT_RECORD, None, "dmarc")
 
     zones = tuple(builders[name].finish() for name in sorted(builders))
     zone_index = {z.name: i for i, z in enumerate(config.zones)}
@@ -239,9 +244,13 @@ def _domain(
     problems: list[Problem],
     loaded: LoadedConfig,
 ) -> DomainModel:
-    spf = spf_text(_merge(config.defaults.spf, domain.spf))
+    merged_spf = _merge(config.defaults.spf, domain.spf)
+    # Opted-in includes become ip4/ip6 terms (and _spfN records) from the SPF cache.
+    spf, chain = published_spf(loaded, domain.name, merged_spf, spf_text(merged_spf))
     dmarc = dmarc_text(_merge(config.defaults.dmarc, domain.dmarc))
     zb.add(domain.name, "TXT", spf, ttl, "spf")
+    for owner, text in chain:
+        zb.add(owner, "TXT", text, ttl, "spf")
     zb.add(f"_dmarc.{domain.name}", "TXT", dmarc, ttl, "dmarc")
 
     mx = domain.mx
@@ -335,30 +344,29 @@ def _dkimpy_tables_fit(
 ) -> None:
     """dkimpy-milter 1.2 looks every signing domain up in KeyTable AND KeyTableEd25519.
 
-    A domain missing from one of them makes it fail on that domain's mail (a KeyError
-    that ends in a temporary failure), so with both tables every signing domain needs
-    both algorithms.
+    It stops with a KeyError on the mail of a domain missing from one of them, so when
+    both tables are written every signing domain needs both algorithms.
     """
     signing = [(i, d, _signing_algorithms(d)) for i, d in enumerate(domains)]
-    union = {alg for _, _, algs in signing for alg in algs}
-    if len(union) < 2:
+    if len({alg for _, _, algs in signing for alg in algs}) < 2:
         return
-    full = next(d for _, d, algs in signing if len(algs) == 2)
     for index, domain, algs in signing:
-        if algs and len(algs) < 2:
-            missing = "ed25519" if algs == ("rsa",) else "rsa"
-            path = ("domains", index, "name")
-            problems.append(
-                Problem(
-                    loaded.source.where(("domains", index)),
-                    dotted(path),
-                    f"{domain.name} signs only with {algs[0]} while {full.name} signs with "
-                    "rsa and ed25519; dkimpy-milter 1.2 looks each signing domain up in both "
-                    f"KeyTable and KeyTableEd25519 and fails on mail of a domain missing from "
-                    f"one: give {domain.name} a signing {missing} selector too, or set "
-                    "`sign: false` on the other domains' extra selectors",
-                )
+        if not algs or len(algs) == 2:
+            continue
+        other = next(d for _, d, theirs in signing if theirs and theirs != algs)
+        missing = "ed25519" if algs == ("rsa",) else "rsa"
+        path = ("domains", index, "name")
+        problems.append(
+            Problem(
+                loaded.source.where(("domains", index)),
+                dotted(path),
+                f"{domain.name} signs only with {algs[0]} while {other.name} signs with "
+                f"{missing}; dkimpy-milter 1.2 looks each signing domain up in both KeyTable "
+                "and KeyTableEd25519 and fails on mail of a domain missing from one: give "
+                f"{domain.name} a signing {missing} selector too, or stop signing with "
+                f"{missing} elsewhere (`sign: false` on those selectors)",
             )
+        )
 
 
 def _authserv_default(config: Config) -> str:
@@ -397,6 +405,12 @@ def _milters(
         )
         if signs:
             _dkimpy_tables_fit(loaded, domains, problems)
+            notes.append(
+                "dkimpy-milter signs only mail that Postfix tags as submitted: in master.cf, "
+                f"give the submission service `-o milter_macro_daemon_name="
+                f"{dkimpy.submission_daemon_name}` (and the cleanup service too, to sign "
+                "mail from local programs); everything else is verified, never signed"
+            )
         clash = "milter_macro_daemon_name"
         if signs and targets.postfix is not None and clash in targets.postfix.parameters:
             path = ("targets", "postfix", "parameters", clash)

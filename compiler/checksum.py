@@ -77,9 +77,7 @@ def _new(change: FileChange) -> str | None:
     return _digest(change.new)
 
 
-def plan_checksum(
-    plan: Plan, *, config_file: Path, lock_file: Path, targets: Sequence[str]
-) -> str:
+def plan_checksum(plan: Plan, *, config_file: Path, lock_file: Path, targets: Sequence[str]) -> str:
     """``sha256:<hex>`` over everything that decides the writes (module docstring)."""
     config_dir = config_file.resolve().parent
     doc = {

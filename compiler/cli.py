@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -12,9 +13,11 @@ from typing import Annotated
 import typer
 
 from mailauth.compiler import driver
+from mailauth.compiler.lint.command import StrictOpt
+from mailauth.compiler.lint.command import register as register_lint
 from mailauth.compiler.plan import Plan, PlanError
-from mailauth.compiler.verify import run_verify
 from mailauth.compiler.report import KeyProgress, as_json, as_markdown, as_text, summary
+from mailauth.compiler.verify import run_verify
 from mailauth.schema.errors import ConfigError, Problem
 
 app = typer.Typer(
@@ -118,9 +121,10 @@ def plan(
         Path | None, typer.Option("--out", help="Write the plan to this file, not stdout.")
     ] = None,
     quiet: QuietOpt = False,
+    strict: StrictOpt = False,
 ) -> None:
     """Show what apply would change, as diffs; exit 0 nothing to do, 2 changes pending."""
-    job = _open(config, root, target)
+    job = replace(_open(config, root, target), strict=strict)
     try:
         result = driver.plan(job)
     except ConfigError as exc:
@@ -164,9 +168,10 @@ def apply(
         ),
     ] = None,
     quiet: QuietOpt = False,
+    strict: StrictOpt = False,
 ) -> None:
     """Write the planned changes atomically (backups kept) and say what to reload."""
-    job = _open(config, root, target)
+    job = replace(_open(config, root, target), strict=strict)
     if not yes and not sys.stdin.isatty():
         _err("error: no terminal to ask for confirmation; re-run with --yes (nothing written)")
         raise typer.Exit(1)
@@ -191,6 +196,8 @@ def apply(
     except (PlanError, OSError) as exc:
         _err(f"error: {exc}")
         raise typer.Exit(1) from None
+    finally:
+        progress.close()
     if result is None:
         typer.echo("Nothing written.")
         raise typer.Exit(1)
@@ -218,7 +225,10 @@ def keys_generate(
         _err("error: no terminal to ask for confirmation; re-run with --yes (nothing written)")
         raise typer.Exit(1)
     if not driver.has_signer(job):
-        _err("error: no signer (opendkim) under `targets:`; keys are made on the mail host")
+        _err(
+            "error: no signer (opendkim or dkimpy_milter) under `targets:`; "
+            "keys are made on the mail host"
+        )
         raise typer.Exit(1)
 
     def confirm(pending: Plan) -> bool:
@@ -230,14 +240,17 @@ def keys_generate(
             raise typer.Exit(1)
         return typer.confirm("Create these keys?", default=False)
 
+    progress = KeyProgress()
     try:
-        result = driver.apply(job, confirm, only_keys=True)
+        result = driver.apply(job, confirm, only_keys=True, progress=progress)
     except ConfigError as exc:
         _report_problems(exc.problems)
         raise typer.Exit(1) from None
     except (PlanError, OSError) as exc:
         _err(f"error: {exc}")
         raise typer.Exit(1) from None
+    finally:
+        progress.close()
     if result is None:
         typer.echo("Nothing written.")
         raise typer.Exit(1)
@@ -262,10 +275,15 @@ def verify(
 ) -> None:
     """Compare the live DNS with mailauth.yaml; exit 0 in sync, 2 drift, 1 error."""
     job = _open(config, root, None)
-    raise typer.Exit(
-        run_verify(job, nameserver, json_out=format is VerifyFormat.json, timeout=timeout,
-                   colour=_colour(no_color), quiet=quiet)
-    )  # fmt: skip
+    status = run_verify(
+        job,
+        nameserver,
+        json_out=format is VerifyFormat.json,
+        timeout=timeout,
+        colour=_colour(no_color),
+        quiet=quiet,
+    )
+    raise typer.Exit(status)
 
 
 @app.command()
@@ -274,6 +292,9 @@ def schema() -> None:
     from mailauth.schema.models import Config
 
     typer.echo(json.dumps(Config.model_json_schema(), indent=2))
+
+
+register_lint(app)  # mailauth lint, mailauth spf refresh|budget (docs/rules.md)
 
 
 def main() -> None:

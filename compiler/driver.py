@@ -16,6 +16,7 @@ from mailauth.compiler.build import build_model
 from mailauth.compiler.checksum import check, check_realised, plan_checksum
 from mailauth.compiler.fsio import exclusive_lock
 from mailauth.compiler.keys import KeyPhase, lock_path, resolve_keys
+from mailauth.compiler.lint.gate import policy_gate
 from mailauth.compiler.model import MailModel
 from mailauth.compiler.plan import Plan, compute_plan, host_path, selected_targets
 from mailauth.schema.validate import LoadedConfig, load_config
@@ -28,6 +29,7 @@ class Job:
     loaded: LoadedConfig
     root: Path
     targets: tuple[str, ...]
+    strict: bool = False  # --strict: lint warnings stop plan and apply like errors
 
     @property
     def config_dir(self) -> Path:
@@ -77,7 +79,7 @@ def prepare(
     keys = resolve_keys(
         job.loaded,
         job.root,
-        signer=has_signer(job),
+        signer=has_signer(job) and not lenient,
         generate=generate,
         today=today,
         dns=not lenient and any(t in DNS_TARGETS for t in job.targets),
@@ -100,9 +102,11 @@ def _plan(
     progress: Callable[[str], None] | None = None,
 ) -> Plan:
     model, keys = prepare(job, today, generate=generate, progress=progress)
+    # The policy rules (docs/rules.md): an error stops here, warnings become notes.
+    checks = [] if only_keys else policy_gate(job.loaded, model, keys.index, strict=job.strict)
     targets = () if only_keys else job.targets
     result = compute_plan(model, job.loaded.config, job.root, targets, today, extra=keys.artifacts)
-    result.notes = [*keys.notes, *(n for n in result.notes if not only_keys)]
+    result.notes = [*keys.notes, *checks, *(n for n in result.notes if not only_keys)]
     return result
 
 

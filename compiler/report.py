@@ -101,6 +101,7 @@ def _lines_cell(change: FileChange) -> str:
 # --- record-level DNS changes ---------------------------------------------------------------
 
 RecordOp = Literal["create", "update", "delete"]
+_RECORD_OPS: tuple[RecordOp, ...] = ("create", "update", "delete")
 _Rrsets = dict[tuple[str, str], tuple[int, tuple[str, ...]]]
 
 
@@ -155,7 +156,7 @@ def _bind_rrsets(text: str, zone: str) -> _Rrsets:
             values: list[str] = []
             for rdata in rdataset:
                 if rtype == "TXT":
-                    strings: Iterable[bytes] = rdata.strings  # type: ignore[attr-defined]
+                    strings: Iterable[bytes] = rdata.strings
                     values.append(b"".join(strings).decode("utf-8", "backslashreplace"))
                 else:
                     values.append(rdata.to_text())
@@ -163,16 +164,19 @@ def _bind_rrsets(text: str, zone: str) -> _Rrsets:
     return out
 
 
+_OCTODNS_FIELDS = {
+    "MX": ("preference", "exchange"),
+    "SRV": ("priority", "weight", "port", "target"),
+    "TLSA": ("certificate_usage", "selector", "matching_type", "certificate_association_data"),
+    "SSHFP": ("algorithm", "fingerprint_type", "fingerprint"),
+}
+
+
 def _octodns_value(rtype: str, value: Any) -> str:
     if isinstance(value, str):
         return value.replace("\\;", ";") if rtype == "TXT" else value
     if isinstance(value, dict):
-        fields = {
-            "MX": ("preference", "exchange"),
-            "SRV": ("priority", "weight", "port", "target"),
-            "TLSA": ("certificate_usage", "selector", "matching_type", "certificate_association_data"),
-            "SSHFP": ("algorithm", "fingerprint_type", "fingerprint"),
-        }.get(rtype)
+        fields = _OCTODNS_FIELDS.get(rtype)
         if rtype == "CAA" and {"flags", "tag", "value"} <= set(value):
             return f'{value["flags"]} {value["tag"]} "{value["value"]}"'
         if fields and set(fields) <= set(value):
@@ -254,7 +258,7 @@ def dns_changes(plan: Plan) -> list[RecordChange]:
 
 
 def _dns_summary(changes: list[RecordChange]) -> str:
-    counts = {op: sum(1 for c in changes if c.operation == op) for op in ("create", "update", "delete")}
+    counts = {op: sum(1 for c in changes if c.operation == op) for op in _RECORD_OPS}
     return (
         f"DNS records: {counts['create']} to add, {counts['update']} to change, "
         f"{counts['delete']} to remove."
@@ -416,7 +420,7 @@ def _fence(body: str) -> str:
 
 def _md_values(side: RecordSet | None) -> str:
     if side is None:
-        return "–"
+        return "(none)"
     return "<br>".join(_code(_short(v)) for v in side.values)
 
 
@@ -492,7 +496,7 @@ class KeyProgress:
     def __call__(self, done: int, total: int, name: str) -> None:
         if not self.enabled or total < self.MIN_KEYS:
             return
-        filled = self.WIDTH * done // total
+        filled = min(self.WIDTH, self.WIDTH * done // total)
         bar = "#" * filled + "." * (self.WIDTH - filled)
         self.stream.write(f"\rGenerating DKIM keys [{bar}] {done}/{total} {_short(name, 40):<40}")
         self._shown = True

@@ -65,6 +65,22 @@ def _spf_domain_spec(value: str) -> str:
 
 
 SpfDomainSpec = Annotated[str, AfterValidator(_spf_domain_spec)]
+
+
+def _rule_id(value: str) -> str:
+    """A lint rule ID as docs/rules.md lists them: letters then three digits (SPF011)."""
+    text = value.strip().upper()
+    if not re.fullmatch(r"[A-Z]{3,5}[0-9]{3}", text):
+        raise ValueError(f"{value!r} is not a lint rule ID (like SPF011; see docs/rules.md)")
+    return text
+
+
+def _reason(value: str) -> str:
+    names.safe_text(value)
+    if len(value.strip()) < 3:
+        raise ValueError("say why this rule does not apply here (the reason is required)")
+    return value.strip()
+
 _SPF_HOST_CIDR = re.compile(r"^(?P<host>[^/]+)?(?:/(?P<v4>\d{1,2}))?(?://(?P<v6>\d{1,3}))?$")
 
 
@@ -110,6 +126,11 @@ class Spf(StrictModel):
     )
     raw: Annotated[str, AfterValidator(_spf_raw)] | None = Field(
         default=None, description="a literal record, used as written"
+    )
+    flatten: list[SpfDomainSpec] = Field(
+        default_factory=list,
+        description="includes to publish as their ip4/ip6 addresses, read from the SPF cache "
+        "(`mailauth spf refresh`); each must also be an include of the record",
     )
 
 
@@ -296,6 +317,13 @@ class Defaults(StrictModel):
     dkim: Dkim = Field(default_factory=Dkim)
 
 
+class Silence(StrictModel):
+    """A lint rule (``SPF016``...) not reported for one domain, and why: the reason is required."""
+
+    rule: Annotated[str, AfterValidator(_rule_id)]
+    reason: Annotated[str, AfterValidator(_reason)]
+
+
 class Domain(StrictModel):
     """A mail domain: the name in From: addresses that SPF, DKIM and DMARC vouch for."""
 
@@ -305,6 +333,10 @@ class Domain(StrictModel):
     dmarc: Dmarc | None = None
     dkim: Dkim | None = None
     ttl: Ttl | None = None
+    silence: list[Silence] = Field(
+        default_factory=list,
+        description="lint rules not to report for this domain, each with the reason why",
+    )
 
 
 class BindTarget(StrictModel):
@@ -340,6 +372,11 @@ class Config(StrictModel):
     keys: KeyStore = Field(default_factory=KeyStore)
     lock_file: FilePath = Field(
         default="mailauth.lock", description="public keys, beside this file; commit it"
+    )
+    spf_cache: FilePath = Field(
+        default="mailauth.spf.json",
+        description="DNS answers for flattened and third-party SPF includes, beside this "
+        "file; written by `mailauth spf refresh`; commit it",
     )
     state: State = Field(default_factory=State)
     targets: Targets = Field(default_factory=lambda: Targets(bind=BindTarget()))

@@ -202,7 +202,8 @@ b64_key = st.binary(min_size=32, max_size=300).map(lambda b: base64.b64encode(b)
 @st.composite
 def spf_settings(draw: st.DrawFn) -> dict[str, Any]:
     if draw(st.integers(0, 9)) == 0:
-        return {"raw": "v=spf1 " + " ".join(draw(st.lists(provider, max_size=2))) + " -all"}
+        includes = [f"include:{p}" for p in draw(st.lists(provider, max_size=2))]
+        return {"raw": " ".join(["v=spf1", *includes, "-all"])}
     spf: dict[str, Any] = {}
     if draw(st.booleans()):
         spf["mx"] = draw(st.one_of(st.booleans(), st.just(["/24", "mail.example.org/28"])))

@@ -107,6 +107,24 @@ def add_submission_service(instance: PostfixInstance, port: int, daemon_name: st
         )
 
 
+def tag_cleanup_service(instance: PostfixInstance, daemon_name: str) -> None:
+    """``-o milter_macro_daemon_name=NAME`` on cleanup: mail from sendmail/pickup gets it.
+
+    cleanup runs only non_smtpd_milters (smtpd runs its own), so SMTP mail keeps the name
+    of the smtpd service it came through.
+    """
+    master = instance.config_dir / "master.cf"
+    lines = master.read_text().splitlines(keepends=True)
+    for index, line in enumerate(lines):
+        fields = line.split()
+        if fields[:2] == ["cleanup", "unix"]:
+            lines.insert(index + 1, f"  -o milter_macro_daemon_name={daemon_name}\n")
+            break
+    else:
+        raise ValueError("master.cf has no cleanup service")
+    master.write_text("".join(lines))
+
+
 def owned_directory(path: Path, user: str) -> Path:
     """A 0755 directory owned by ``user`` (pid and history files of a daemon that drops root)."""
     import pwd
@@ -330,8 +348,9 @@ class _SyslogServer(ServerProcess):
             workdir=workdir,
             wrap=[*(netns.prefix if netns else []), *sink.wrap()],
             start_timeout=20.0,
-            stop_timeout=3.0,
-            stop_signal=signal.SIGTERM,
+            stop_timeout=5.0,
+            # libmilter notices SIGTERM only at its next 5 s poll; nothing is lost by KILL.
+            stop_signal=signal.SIGKILL,
         )
         self.port = port
         self.sink = sink
@@ -400,9 +419,9 @@ class NetnsNamed(NamedServer):
 
     def is_ready(self) -> bool:
         for zone, _ in self.zones:
+            query = ["@127.0.0.1", "-p", "53", "+norec", "+time=1", "+tries=1", zone, "SOA"]
             result = subprocess.run(
-                [*self.netns.prefix, self.dig, "@127.0.0.1", "-p", "53", "+norec", "+time=1"]
-                + ["+tries=1", zone, "SOA"],
+                [*self.netns.prefix, self.dig, *query],
                 capture_output=True,
                 text=True,
                 timeout=10,

@@ -4,15 +4,17 @@
 ``k=rsa`` and a ``k=ed25519`` record per domain), the keys (PEM and base64 raw seed),
 dkimpy-milter.conf with its KeyTable, KeyTableEd25519 and SigningTable, and the milter
 stanza edited into a test Postfix's main.cf (``milter_macro_daemon_name = VERIFYING``).
-The test's master.cf adds a submission service tagged ORIGINATING, as the README tells
-admins to. Then the real programs run on 127.0.0.1: named serves the generated zones,
-dkimpy-milter (Debian's, unchanged) the generated config, Postfix delivers to a Maildir.
+The test's master.cf adds a submission service tagged ORIGINATING and tags the cleanup
+service the same way, as the README tells admins to. Then the real programs run on
+127.0.0.1: named serves the generated zones, dkimpy-milter (Debian's, unchanged) the
+generated config, Postfix delivers to a Maildir.
 
-Proven: mail submitted From: each domain arrives with two DKIM-Signature headers,
-rsa-sha256 and ed25519-sha256, that dkimpy verifies (idx 0 and 1) against that named, and
-that fail once the body changes; mail claiming the same From: on the inbound port is not
-signed (the single-instance pitfall); mail of a domain mailauth does not manage is not
-signed; dkimpy-milter logs no unknown option or configuration error.
+Proven: mail submitted From: each domain, and mail a local program hands to sendmail,
+arrives with two DKIM-Signature headers, rsa-sha256 and ed25519-sha256, that dkimpy
+verifies (idx 0 and 1) against that named, and that fail once the body changes; mail
+claiming the same From: on the inbound port is not signed (the single-instance pitfall);
+mail of a domain mailauth does not manage is not signed; dkimpy-milter logs no unknown
+option or configuration error.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from e2e.dmarcstack import (
     SyslogSink,
     add_submission_service,
     dual_config,
+    tag_cleanup_service,
 )
 from e2e.mailstack import (
     SIGNED_DOMAINS,
@@ -85,8 +88,7 @@ def _message(sender: str, recipient: str, tag: str) -> bytes:
 
 def _by_tag(delivered: list[bytes]) -> dict[str, bytes]:
     return {
-        str(email.message_from_bytes(raw)["Subject"]).rsplit(" ", 1)[-1]: raw
-        for raw in delivered
+        str(email.message_from_bytes(raw)["Subject"]).rsplit(" ", 1)[-1]: raw for raw in delivered
     }
 
 
@@ -105,13 +107,22 @@ def _altered(raw: bytes) -> bytes:
     return changed
 
 
+def _verifies(raw: bytes, idx: int, dnsfunc: object) -> bool:
+    """dkimpy's verdict on signature ``idx``; a body hash mismatch raises, which is a no."""
+    try:
+        return bool(dkim.DKIM(raw).verify(idx=idx, dnsfunc=dnsfunc))
+    except dkim.ValidationError:
+        return False
+
+
 def test_submitted_mail_leaves_with_rsa_and_ed25519_signatures(host_dir: Path) -> None:
-    for program in ("named", "dkimpy-milter", "postfix", "postconf", "unshare"):
+    for program in ("named", "dkimpy-milter", "postfix", "postconf", "sendmail", "unshare"):
         require_binary(program)
     smtp_port, submission_port, milter_port = _ports(3)
 
     instance = write_postfix_instance(host_dir, smtp_port)
     add_submission_service(instance, submission_port, "ORIGINATING")
+    tag_cleanup_service(instance, "ORIGINATING")  # local mail (sendmail) is signed too
     config = write_config(
         host_dir,
         dual_config(
@@ -124,9 +135,9 @@ def test_submitted_mail_leaves_with_rsa_and_ed25519_signatures(host_dir: Path) -
     run_mailauth("apply", "-c", config, "--root", "/", "--yes")
     run_mailauth("plan", "-c", config, "--root", "/", expect=0)
 
+    names = ["smtpd_milters", "milter_macro_daemon_name"]
     shown = subprocess.run(
-        [require_binary("postconf"), "-c", str(instance.config_dir), "-h"]
-        + ["smtpd_milters", "milter_macro_daemon_name"],
+        [require_binary("postconf"), "-c", str(instance.config_dir), "-h", *names],
         capture_output=True,
         text=True,
         check=True,
@@ -159,31 +170,38 @@ def test_submitted_mail_leaves_with_rsa_and_ed25519_signatures(host_dir: Path) -
         # The same From: arriving on the inbound port: a spoof dkimpy-milter must not sign.
         spoof = "someone@slackbox.fr"
         send(smtp_port, spoof, rcpt, _message(spoof, rcpt, "inbound"))
+        # A local program's mail: sendmail -> pickup -> cleanup (non_smtpd_milters).
+        local = subprocess.run(
+            [require_binary("sendmail"), "-C", str(instance.config_dir), "-f", spoof, rcpt],
+            input=_message(spoof, rcpt, "local"),
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        assert local.returncode == 0, local.stderr
 
-        delivered = _by_tag(wait_for_maildir(instance.maildir, len(submitted) + 1))
-        assert sorted(delivered) == sorted([*submitted, "inbound"])
+        delivered = _by_tag(wait_for_maildir(instance.maildir, len(submitted) + 2))
+        assert sorted(delivered) == sorted([*submitted, "inbound", "local"])
 
         dnsfunc = dkim_dnsfunc(named.resolver())
-        for domain in SIGNED_DOMAINS:
-            raw = delivered[domain]
+        for tag, domain in (*((d, d) for d in SIGNED_DOMAINS), ("local", "slackbox.fr")):
+            raw = delivered[tag]
             signatures = _signatures(raw)
             shown_raw = raw.decode(errors="replace")
             assert sorted(s[b"a"] for s in signatures) == [b"ed25519-sha256", b"rsa-sha256"], (
-                f"{domain}: expected an RSA and an Ed25519 signature\n{shown_raw}\n"
-                f"{milter.log_tail()}"
+                f"{tag}: expected an RSA and an Ed25519 signature\n{shown_raw}\n{milter.log_tail()}"
             )
             by_alg = {s[b"a"]: s for s in signatures}
             assert by_alg[b"rsa-sha256"][b"s"] == RSA_SELECTOR.encode()
             assert by_alg[b"ed25519-sha256"][b"s"] == ED_SELECTOR.encode()
             assert {s[b"d"] for s in signatures} == {domain.encode()}
             for idx in range(2):
-                checker = dkim.DKIM(raw)
-                assert checker.verify(idx=idx, dnsfunc=dnsfunc), (
-                    f"{domain}: signature {idx} ({signatures[idx][b'a'].decode()}) "
+                assert _verifies(raw, idx, dnsfunc), (
+                    f"{tag}: signature {idx} ({signatures[idx][b'a'].decode()}) "
                     f"does not verify\n{shown_raw}"
                 )
-                assert not dkim.DKIM(_altered(raw)).verify(idx=idx, dnsfunc=dnsfunc), (
-                    f"{domain}: signature {idx} still verifies on an altered body"
+                assert not _verifies(_altered(raw), idx, dnsfunc), (
+                    f"{tag}: signature {idx} still verifies on an altered body"
                 )
 
         assert _signatures(delivered["inbound"]) == [], (
@@ -197,4 +215,4 @@ def test_submitted_mail_leaves_with_rsa_and_ed25519_signatures(host_dir: Path) -
         assert not trouble, "dkimpy-milter complained about its config:\n" + "\n".join(log)
         assert any("dkimpy-milter starting" in line for line in log), "\n".join(log)
         added = [line for line in log if "DKIM signature added" in line]
-        assert len(added) == 2 * len(SIGNED_DOMAINS), "\n".join(log)
+        assert len(added) == 2 * (len(SIGNED_DOMAINS) + 1), "\n".join(log)

@@ -1,0 +1,374 @@
+"""``mailauth lint`` and ``mailauth spf refresh|budget``.
+
+    mailauth lint [-c FILE] [--format text|json] [--strict] [--resolve] [--nameserver IP[:PORT]]
+
+exits 0 when there is no error (warnings and info print), 1 when there is one (with
+``--strict``, when there is a warning too) or when the file does not load or build.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import json
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from mailauth.compiler import driver
+from mailauth.compiler.build import KnownKey, build_model
+from mailauth.compiler.keys import resolve_keys
+from mailauth.compiler.lint.engine import Finding, Report, lint, make_finding
+from mailauth.compiler.lint.inventory import build_inventory, norm
+from mailauth.compiler.model import MailModel
+from mailauth.compiler.spf.budget import as_dict, count, render
+from mailauth.compiler.spf.cache import cache_path, read_cache, render_cache, write_cache
+from mailauth.compiler.spf.dnsview import (
+    CacheView,
+    ChainView,
+    LiveView,
+    ModelView,
+    parse_nameserver,
+)
+from mailauth.compiler.spf.flatten import CannotFlatten, NotCached, collect, flatten
+from mailauth.compiler.spf.syntax import expand, is_spf
+from mailauth.schema.errors import ConfigError, Problem
+from mailauth.schema.loader import PathKey
+from mailauth.schema.validate import LoadedConfig
+
+LINT_FORMAT_VERSION = 1
+
+ConfigOpt = Annotated[
+    Path, typer.Option("--config", "-c", help="The mailauth.yaml to read.", show_default=True)
+]
+StrictOpt = Annotated[bool, typer.Option("--strict", help="Treat warnings as errors.")]
+ResolveOpt = Annotated[
+    bool,
+    typer.Option("--resolve", help="Ask DNS about third-party SPF records (not only the cache)."),
+]
+NameserverOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--nameserver",
+        metavar="IP[:PORT]",
+        help="DNS server for --resolve / refresh (repeatable; default: the system's).",
+    ),
+]
+
+
+class LintFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+def _err(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def _fail(problems: Sequence[Problem]) -> None:
+    for problem in problems:
+        _err(f"error: {problem}")
+    raise typer.Exit(1)
+
+
+def _job(config: Path) -> driver.Job:
+    try:
+        return driver.open_job(config, None, None)
+    except ConfigError as exc:
+        _fail(exc.problems)
+        raise AssertionError("unreachable") from None
+
+
+def _model(
+    job: driver.Job,
+) -> tuple[MailModel | None, Mapping[tuple[str, str], KnownKey], list[Problem]]:
+    """Build as plan does, but never insist on private keys: lint checks the file."""
+    today = datetime.now(UTC).date()
+    try:
+        try:
+            keys = resolve_keys(
+                job.loaded, job.root, signer=driver.has_signer(job), generate=False,
+                today=today, dns=False,
+            )  # fmt: skip
+        except ConfigError:
+            keys = resolve_keys(
+                job.loaded, job.root, signer=False, generate=False, today=today, dns=False
+            )
+        return build_model(job.loaded, keys.index), keys.index, []
+    except ConfigError as exc:
+        return None, {}, exc.problems
+
+
+def _duplicate_spf(loaded: LoadedConfig) -> list[Finding]:
+    """SPF001 for hand-written SPF records beside another, found before build refuses them."""
+    config = loaded.config
+    seen: dict[str, int] = {d.name: 1 for d in config.domains}
+    found: list[Finding] = []
+    for zi, zone in enumerate(config.zones):
+        for ri, record in enumerate(zone.records):
+            if record.type != "TXT" or not is_spf(record.value):
+                continue
+            owner = norm(zone.name if record.name == "@" else f"{record.name}.{zone.name}")
+            seen[owner] = seen.get(owner, 0) + 1
+            if seen[owner] > 1:
+                path: PathKey = ("zones", zi, "records", ri, "value")
+                domain = owner if owner in {d.name for d in config.domains} else None
+                found.append(
+                    make_finding(
+                        loaded,
+                        "SPF001",
+                        path,
+                        f"{owner} would have {seen[owner]} SPF records; receivers answer "
+                        "permerror when there is more than one",
+                        domain=domain,
+                    )
+                )
+    return found
+
+
+def _live(resolve: bool, nameserver: list[str] | None) -> LiveView | None:
+    if not resolve:
+        return None
+    try:
+        servers = [parse_nameserver(n) for n in nameserver or []]
+    except ValueError as exc:
+        _err(f"error: --nameserver: {exc}")
+        raise typer.Exit(1) from None
+    return LiveView(servers)
+
+
+def _summary(report: Report) -> str:
+    parts = [
+        f"{report.count('error')} error(s)",
+        f"{report.count('warning')} warning(s)",
+        f"{report.count('info')} info",
+    ]
+    silenced = len(report.findings) - len(report.active())
+    if silenced:
+        parts.append(f"{silenced} silenced")
+    return ", ".join(parts)
+
+
+def _text(report: Report, problems: Sequence[Problem], config: Path) -> str:
+    lines = [f.text() for f in report.active()]
+    lines += [f"error: {p}" for p in problems]
+    for budget in report.budgets:
+        state = "" if budget.complete else " (at least; not all resolved)"
+        lines.append(
+            f"spf: {budget.domain}: {budget.lookups} of 10 DNS lookups, "
+            f"{budget.voids} of 2 void{state}"
+        )
+    lines.append(f"{config}: {_summary(report)}")
+    return "\n".join(lines) + "\n"
+
+
+def _json(report: Report, problems: Sequence[Problem], config: Path) -> str:
+    doc: dict[str, Any] = {
+        "format_version": LINT_FORMAT_VERSION,
+        "config": str(config),
+        "summary": {
+            "error": report.count("error") + len(problems),
+            "warning": report.count("warning"),
+            "info": report.count("info"),
+            "silenced": len(report.findings) - len(report.active()),
+        },
+        "findings": [f.as_dict() for f in report.findings],
+        "errors": [{"where": p.where, "field": p.field, "message": p.message} for p in problems],
+        "spf": [
+            {
+                "domain": b.domain,
+                "record": b.text,
+                "lookups": b.lookups,
+                "void_lookups": b.voids,
+                "complete": b.complete,
+                "unresolved": b.unresolved,
+                "tree": [as_dict(c) for c in b.root.children],
+            }
+            for b in report.budgets
+        ],
+    }
+    return json.dumps(doc, indent=2) + "\n"
+
+
+def lint_file(
+    config: Path, *, root: Path | None = None, live: LiveView | None = None
+) -> tuple[Report, list[Problem]]:
+    """Lint ``config``: the report, and the errors that kept the model from being built.
+
+    Raises ConfigError when the file does not load at all.
+    """
+    loaded_job = driver.open_job(config, root, None)
+    model, keys, problems = _model(loaded_job)
+    if model is None:
+        report = Report(_duplicate_spf(loaded_job.loaded))
+        if report.findings:  # build says the same in its own words: keep the rule's
+            problems = [p for p in problems if " SPF records; " not in p.message]
+        return report, problems
+    try:
+        return lint(loaded_job.loaded, model, keys, live=live), []
+    except ConfigError as exc:  # an unreadable lock or SPF cache file
+        return Report(), exc.problems
+
+
+def lint_command(
+    config: ConfigOpt = Path("mailauth.yaml"),
+    format: Annotated[
+        LintFormat, typer.Option("--format", help="text for people, json for tools.")
+    ] = LintFormat.text,
+    strict: StrictOpt = False,
+    resolve: ResolveOpt = False,
+    nameserver: NameserverOpt = None,
+) -> None:
+    """Check mailauth.yaml against the RFC rules; exit 0 without errors, 1 with (docs/rules.md)."""
+    live = _live(resolve, nameserver)
+    try:
+        report, problems = lint_file(config, live=live)
+    except ConfigError as exc:
+        _fail(exc.problems)
+        raise
+    if strict:
+        report = report.strict()
+    if format is LintFormat.json:
+        typer.echo(_json(report, problems, config), nl=False)
+    else:
+        typer.echo(_text(report, problems, config), nl=False)
+    raise typer.Exit(1 if report.errors or problems else 0)
+
+
+def _built(config: Path) -> tuple[driver.Job, MailModel]:
+    job = _job(config)
+    model, _, problems = _model(job)
+    if model is None:
+        _fail(problems)
+        raise AssertionError("unreachable")
+    return job, model
+
+
+def spf_budget(
+    config: ConfigOpt = Path("mailauth.yaml"),
+    resolve: ResolveOpt = False,
+    nameserver: NameserverOpt = None,
+) -> None:
+    """Print the DNS lookup tree of every SPF record; exit 1 if one is over a limit."""
+    job, model = _built(config)
+    live = _live(resolve, nameserver)
+    try:
+        cache = read_cache(cache_path(job.loaded))
+    except ConfigError as exc:
+        _fail(exc.problems)
+        raise
+    view = ChainView([ModelView(model), live if live is not None else CacheView(cache)])
+    inventory = build_inventory(job.loaded.config, model)
+    own = {s.owner for s in inventory.spf}
+    over = False
+    for site in inventory.spf:
+        if site.kind == "chain":
+            continue
+        budget = count(site.owner, site.text, view, own=lambda n: n in own)
+        over |= budget.over is not None or budget.void_over is not None
+        typer.echo(f"{site.owner}: {site.text}")
+        typer.echo("\n".join("  " + line for line in render(budget)))
+        typer.echo("")
+    if live is not None:
+        for failure in live.failures:
+            _err(f"warning: DNS query failed: {failure}")
+    raise typer.Exit(1 if over else 0)
+
+
+def refresh_answers(job: driver.Job, model: MailModel, live: LiveView) -> None:
+    """Ask ``live`` everything the SPF records (before flattening) and flattening need."""
+    view = ChainView([ModelView(model), live])
+    inventory = build_inventory(job.loaded.config, model)
+    own = {s.owner for s in inventory.spf}
+    for site in inventory.spf:
+        if site.kind == "chain":
+            continue
+        count(site.owner, site.declared, view, own=lambda n: n in own)
+        for name in site.spf.flatten if site.spf is not None else []:
+            target = expand(name, site.owner)
+            if target is None:
+                continue
+            with contextlib.suppress(NotCached, CannotFlatten):  # lint says why
+                collect(target, view)
+
+
+def _flattened(
+    job: driver.Job, model: MailModel, answers: dict[str, dict[str, list[str]]]
+) -> dict[str, dict[str, tuple[str, ...]]]:
+    """For each domain, include -> the ip terms it flattens to with these answers."""
+    out: dict[str, dict[str, tuple[str, ...]]] = {}
+    for site in build_inventory(job.loaded.config, model).spf:
+        if site.kind != "domain" or site.spf is None or not site.spf.flatten:
+            continue
+        result = flatten(site.owner, site.declared, site.spf.flatten, CacheView(answers))
+        out[site.owner] = result.networks
+    return out
+
+
+def spf_refresh(
+    config: ConfigOpt = Path("mailauth.yaml"),
+    nameserver: NameserverOpt = None,
+    check: Annotated[
+        bool,
+        typer.Option("--check", help="Write nothing; exit 2 if the cache is out of date."),
+    ] = False,
+) -> None:
+    """Ask DNS for the third-party SPF records and write the SPF cache (commit it).
+
+    Exit 0 when the cache is up to date or was rewritten; with --check, 2 when it is stale.
+    """
+    job, model = _built(config)
+    live = _live(True, nameserver)
+    assert live is not None
+    refresh_answers(job, model, live)
+    if live.failures:
+        for failure in live.failures:
+            _err(f"error: DNS query failed: {failure}")
+        _err("error: the SPF cache was not changed")
+        raise typer.Exit(1)
+    path = cache_path(job.loaded)
+    try:
+        old = read_cache(path)
+    except ConfigError:
+        old = {}
+    before, after = render_cache(old), render_cache(live.answers)
+    if path.exists() and before == after:
+        typer.echo(f"{path}: up to date ({len(live.answers)} names)")
+        raise typer.Exit(0)
+    old_nets, new_nets = _flattened(job, model, old), _flattened(job, model, live.answers)
+    for domain in sorted(set(old_nets) | set(new_nets)):
+        was, now = old_nets.get(domain, {}), new_nets.get(domain, {})
+        for include in sorted(set(was) | set(now)):
+            added = sorted(set(now.get(include, ())) - set(was.get(include, ())))
+            removed = sorted(set(was.get(include, ())) - set(now.get(include, ())))
+            if added or removed:
+                typer.echo(f"{domain}: include:{include} (flattened)")
+                typer.echo("".join(f"  + {t}\n" for t in added), nl=False)
+                typer.echo("".join(f"  - {t}\n" for t in removed), nl=False)
+    diff = difflib.unified_diff(
+        before.decode().splitlines(keepends=True) if path.exists() else [],
+        after.decode().splitlines(keepends=True),
+        f"a/{path.name}" if path.exists() else "/dev/null",
+        f"b/{path.name}",
+    )
+    typer.echo("".join(diff), nl=False)
+    if check:
+        _err(f"{path}: out of date; run `mailauth spf refresh` and commit it")
+        raise typer.Exit(2)
+    write_cache(path, live.answers)
+    typer.echo(f"wrote {path}; `mailauth plan` shows what changes in the zones")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``lint`` and ``spf`` to the mailauth command line."""
+    app.command("lint")(lint_command)
+    spf_app = typer.Typer(
+        no_args_is_help=True, help="SPF: lookup budgets and the cache of third-party records."
+    )
+    spf_app.command("refresh")(spf_refresh)
+    spf_app.command("budget")(spf_budget)
+    app.add_typer(spf_app, name="spf")

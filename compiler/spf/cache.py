@@ -1,0 +1,88 @@
+"""The SPF cache file: DNS answers about third-party SPF records, committed beside mailauth.yaml.
+
+``mailauth spf refresh`` asks DNS and writes it; everything else only reads it. With it a
+plan is a pure function of files in the repository: flattened includes do not churn with
+every run, and a change upstream shows up as a diff of this file (and of the zone) in
+review. It holds only what anyone can ask DNS for.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from mailauth.compiler.spf.dnsview import RTYPES, Answers, norm
+from mailauth.schema.errors import ConfigError, Problem
+from mailauth.schema.validate import LoadedConfig
+
+CACHE_VERSION = 1
+_COMMENT = (
+    "DNS answers for the third-party SPF records mailauth.yaml refers to, written by "
+    "`mailauth spf refresh`. Commit this file: plans read it instead of asking DNS."
+)
+
+
+def cache_path(loaded: LoadedConfig) -> Path:
+    return loaded.path.resolve().parent / loaded.config.spf_cache
+
+
+def _bad(path: Path, message: str) -> ConfigError:
+    return ConfigError([Problem(str(path), "(spf cache)", message)])
+
+
+def read_cache(path: Path) -> Answers:
+    """The answers in ``path``; an absent file is an empty cache."""
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise _bad(path, f"cannot read: {exc.strerror}") from None
+    try:
+        doc = json.loads(raw)
+    except ValueError as exc:
+        raise _bad(
+            path, f"not valid JSON ({exc}); restore it, or run `mailauth spf refresh`"
+        ) from None
+    if not isinstance(doc, dict) or doc.get("version") != CACHE_VERSION:
+        raise _bad(path, f"not a version {CACHE_VERSION} mailauth SPF cache")
+    names = doc.get("names", {})
+    if not isinstance(names, dict):
+        raise _bad(path, "`names` must be a mapping")
+    answers: Answers = {}
+    for name, entry in names.items():
+        if not isinstance(entry, dict) or not set(entry) <= set(RTYPES):
+            raise _bad(path, f"names.{name}: expected a mapping of {', '.join(RTYPES)}")
+        for rtype, values in entry.items():
+            if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+                raise _bad(path, f"names.{name}.{rtype}: expected a list of strings")
+        answers[norm(str(name))] = {k: list(v) for k, v in entry.items()}
+    return answers
+
+
+def render_cache(answers: Answers) -> bytes:
+    """Stable JSON: names and types sorted, so the file changes only when DNS did."""
+    names = {
+        name: {rtype: answers[name][rtype] for rtype in RTYPES if rtype in answers[name]}
+        for name in sorted(answers)
+    }
+    doc = {"version": CACHE_VERSION, "comment": _COMMENT, "names": names}
+    return (json.dumps(doc, indent=2) + "\n").encode()
+
+
+def write_cache(path: Path, answers: Answers) -> None:
+    """Replace ``path`` atomically (temporary file beside it, fsync, rename)."""
+    data = render_cache(answers)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
