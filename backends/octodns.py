@@ -28,6 +28,7 @@ The conversion to octodns record data lives here, pure, so that the octodns sour
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Mapping, Sequence
@@ -95,8 +96,168 @@ def _represent_mapping(dumper: yaml.SafeDumper, data: Mapping[str, Any]) -> yaml
 _NaturalDumper.add_representer(dict, _represent_mapping)
 
 
+# PyYAML's emitter is pure Python and costs a few milliseconds per zone file, which is most
+# of a plan at thousands of zones; libyaml's emitter lays some values out differently (the
+# empty apex key, long quoted scalars), so it cannot stand in. _BlockWriter writes the
+# shapes zone files have (block mappings and sequences of ASCII text and numbers that
+# PyYAML writes plain) exactly as PyYAML's emitter does, step for step; anything else (a
+# value PyYAML would quote, say) goes through PyYAML itself.
+_WIDTH = 80  # PyYAML's best_width
+_INDENT = 2
+_STR_TAG = "tag:yaml.org,2002:str"
+_RESOLVER = yaml.resolver.Resolver()
+_ANALYSER = yaml.emitter.Emitter(None, allow_unicode=True)  # type: ignore[arg-type]
+
+
+class _NotPlain(Exception):
+    """A value the fast writer does not lay out; PyYAML dumps the file instead."""
+
+
+@functools.lru_cache(maxsize=4096)
+def _plain(text: str) -> bool:
+    """PyYAML writes ``text`` as a plain scalar (in block context, not as a simple key)."""
+    if not text or not text.isascii() or not text.isprintable():
+        return False
+    if _RESOLVER.resolve(yaml.ScalarNode, text, (True, False)) != _STR_TAG:
+        return False
+    analysis = _ANALYSER.analyze_scalar(text)
+    return bool(analysis.allow_block_plain) and not analysis.multiline
+
+
+class _BlockWriter:
+    """PyYAML's Emitter, reduced to block collections of plain scalars (same state, same text)."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.column = 0
+        self.whitespace = True
+        self.indention = True
+        self.seen: set[int] = set()
+
+    def line_break(self) -> None:
+        self.parts.append("\n")
+        self.whitespace = True
+        self.indention = True
+        self.column = 0
+
+    def write_indent(self, indent: int) -> None:
+        if (
+            not self.indention
+            or self.column > indent
+            or (self.column == indent and not self.whitespace)
+        ):
+            self.line_break()
+        if self.column < indent:
+            self.whitespace = True
+            self.parts.append(" " * (indent - self.column))
+            self.column = indent
+
+    def indicator(
+        self, text: str, need_whitespace: bool, whitespace: bool = False, indention: bool = False
+    ) -> None:
+        data = text if self.whitespace or not need_whitespace else " " + text
+        self.whitespace = whitespace
+        self.indention = self.indention and indention
+        self.column += len(data)
+        self.parts.append(data)
+
+    def plain(self, text: str, indent: int, split: bool) -> None:
+        """Emitter.write_plain: a space past the width becomes a line break (when splitting)."""
+        if not self.whitespace:
+            self.parts.append(" ")
+            self.column += 1
+        self.whitespace = False
+        self.indention = False
+        spaces = False
+        start = end = 0
+        while end <= len(text):
+            ch = text[end] if end < len(text) else None
+            if spaces:
+                if ch != " ":
+                    if start + 1 == end and self.column > _WIDTH and split:
+                        self.write_indent(indent)
+                        self.whitespace = False
+                        self.indention = False
+                    else:
+                        self.parts.append(text[start:end])
+                        self.column += end - start
+                    start = end
+            elif ch is None or ch == " ":
+                self.parts.append(text[start:end])
+                self.column += end - start
+                start = end
+            if ch is not None:
+                spaces = ch == " "
+            end += 1
+
+    def scalar(self, value: Any, indent: int) -> None:
+        """A value (not a key): expect_scalar indents it one step further."""
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise _NotPlain
+        text = str(value)
+        if isinstance(value, str) and not _plain(text):
+            raise _NotPlain
+        self.plain(text, indent + _INDENT, split=True)
+
+    def node(self, value: Any, indent: int, *, mapping_value: bool) -> None:
+        if isinstance(value, dict):
+            self.mapping(value, indent + _INDENT)
+        elif isinstance(value, list):
+            # In a mapping, a sequence not on an indented line is not indented (indentless).
+            indentless = mapping_value and not self.indention
+            self.sequence(value, indent if indentless else indent + _INDENT)
+        else:
+            self.scalar(value, indent)
+
+    def _container(self, value: dict[Any, Any] | list[Any]) -> None:
+        if not value or id(value) in self.seen:
+            raise _NotPlain  # empty: flow style; shared: PyYAML would write an anchor
+        self.seen.add(id(value))
+
+    def mapping(self, value: dict[Any, Any], indent: int) -> None:
+        self._container(value)
+        items = sorted(value.items(), key=lambda kv: (natural_key(str(kv[0])), str(kv[0])))
+        for key, item in items:
+            self.write_indent(indent)
+            if key == "":
+                # Not a simple key (it is empty): PyYAML writes "? ''" and ": " below it.
+                self.indicator("?", True, indention=True)
+                self.indicator("'", True)
+                self.indicator("'", False)
+                self.write_indent(indent)
+                self.indicator(":", True, indention=True)
+            else:
+                # A simple key is shorter than 128 characters, its tag (!!str) counted.
+                if not isinstance(key, str) or len(key) + 5 >= 128 or not _plain(key):
+                    raise _NotPlain
+                self.plain(key, indent + _INDENT, split=False)
+                self.indicator(":", False)
+            self.node(item, indent, mapping_value=True)
+
+    def sequence(self, value: list[Any], indent: int) -> None:
+        self._container(value)
+        for item in value:
+            self.write_indent(indent)
+            self.indicator("-", True, indention=True)
+            self.node(item, indent, mapping_value=False)
+
+
+def _fast_dump(data: Mapping[str, Any]) -> str | None:
+    writer = _BlockWriter()
+    writer.indicator("---", True)
+    try:
+        writer.mapping(dict(data), 0)
+    except _NotPlain:
+        return None
+    writer.line_break()
+    return "".join(writer.parts)
+
+
 def dump_zone_yaml(data: Mapping[str, Any]) -> str:
     """YAML with octodns's own dump settings (block style, indent 2, ``---`` first)."""
+    fast = _fast_dump(data)
+    if fast is not None:
+        return fast
     return yaml.dump(
         dict(data),
         Dumper=_NaturalDumper,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -69,13 +69,15 @@ def key_path(config: Config, domain: str, selector: DkimSelector) -> str:
     return config.keys.directory.rstrip("/") + "/" + relative
 
 
-def _zone_for(name: str, zones: list[str]) -> str | None:
-    """The longest declared zone that ``name`` lies in."""
-    best: str | None = None
-    for zone in zones:
-        if (name == zone or name.endswith("." + zone)) and (best is None or len(zone) > len(best)):
-            best = zone
-    return best
+def _zone_for(name: str, zones: Container[str]) -> str | None:
+    """The longest declared zone that ``name`` lies in: its suffixes, longest first."""
+    while True:
+        if name in zones:
+            return name
+        dot = name.find(".")
+        if dot < 0:
+            return None
+        name = name[dot + 1 :]
 
 
 def _relative(name: str, zone: str) -> str:
@@ -173,7 +175,7 @@ def build_model(loaded: LoadedConfig, keys: KeyIndex | None = None) -> MailModel
     }
 
     def builder_for(name: str) -> _ZoneBuilder:
-        zone = _zone_for(name, list(builders))
+        zone = _zone_for(name, builders)
         if zone is None:
             # Not in a declared zone: the domain's records become an include fragment.
             builders[name] = _ZoneBuilder(name, None, config.defaults.ttl)
@@ -196,7 +198,7 @@ def build_model(loaded: LoadedConfig, keys: KeyIndex | None = None) -> MailModel
             builders[spec.name].add(owner, extra.type, value, extra.ttl, "extra")
 
     for host in config.mail_hosts:
-        zone = _zone_for(host.name, list(zone_specs))
+        zone = _zone_for(host.name, zone_specs)
         if zone is None:
             continue
         for addr in host.ipv4:
@@ -215,11 +217,14 @@ def build_model(loaded: LoadedConfig, keys: KeyIndex | None = None) -> MailModel
 
     zones = tuple(builders[name].finish() for name in sorted(builders))
     zone_index = {z.name: i for i, z in enumerate(config.zones)}
+    domain_index: dict[str, int] = {}
+    for di, domain in enumerate(config.domains):
+        domain_index.setdefault(domain.name, di)
     for built in zones:
         if built.name in zone_index:
             path: tuple[str | int, ...] = ("zones", zone_index[built.name])
         else:
-            path = ("domains", [d.name for d in config.domains].index(built.name))
+            path = ("domains", domain_index[built.name])
         _check_conflicts(built, problems, source.where(path), dotted(path))
     milters = _milters(loaded, domains, problems, notes)
     if problems:

@@ -99,13 +99,15 @@ def init(
 
 @app.command()
 def validate(config: ConfigOpt = Path("mailauth.yaml")) -> None:
-    """Check mailauth.yaml (schema and cross-field rules); exit 0 if valid, 1 if not."""
+    """Check mailauth.yaml (schema and policy rules); exit 0 if valid, 1 if not."""
     job = _open(config, None, None)
     try:
-        model = driver.model_for(job, lenient=True)
+        model, warnings = driver.checked_model(job, lenient=True)
     except ConfigError as exc:
         _report_problems(exc.problems)
         raise typer.Exit(1) from None
+    for warning in warnings:
+        _err(warning)
     records = sum(len(z.records) for z in model.zones)
     typer.echo(f"{config}: valid ({len(model.domains)} domains, {records} records)")
 

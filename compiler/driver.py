@@ -93,6 +93,18 @@ def model_for(job: Job, today: date | None = None, *, lenient: bool = False) -> 
     return prepare(job, today or _today(), generate=False, lenient=lenient)[0]
 
 
+def checked_model(
+    job: Job, today: date | None = None, *, lenient: bool = False
+) -> tuple[MailModel, list[str]]:
+    """The model, after the policy rules: what validate and the octodns source publish from.
+
+    An error stops here as it stops plan, so nothing a plan would refuse can reach DNS by
+    another door; the warnings come back as notes.
+    """
+    model, keys = prepare(job, today or _today(), generate=False, lenient=lenient)
+    return model, policy_gate(job.loaded, model, keys.index, strict=job.strict)
+
+
 def _plan(
     job: Job,
     today: date,

@@ -44,7 +44,7 @@ from octodns.record import Record as OctodnsRecord  # type: ignore[import-untype
 from octodns.source.base import BaseSource  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
 from mailauth.backends.octodns import OCTODNS_TYPES, zone_data
-from mailauth.compiler.driver import model_for, open_job
+from mailauth.compiler.driver import checked_model, open_job
 from mailauth.compiler.model import MailModel
 from mailauth.schema.errors import ConfigError
 
@@ -113,13 +113,15 @@ class MailauthSource(BaseSource):  # type: ignore[misc]
             # A source publishes DNS and signs nothing: with the octodns target alone in
             # play, the key phase takes public keys from the lock and never wants (or
             # makes) a private key, whatever signer the file configures for the mail host.
-            model = model_for(replace(job, targets=("octodns",)))
+            model, warnings = checked_model(replace(job, targets=("octodns",)))
         except ConfigError as exc:
             raise MailauthSourceError(f"{self.id}:\n{exc}") from None
         except OSError as exc:
             raise MailauthSourceError(f"{self.id}: {self.config}: {exc}") from None
         for note in model.notes:
             self.log.info("%s", note)
+        for warning in warnings:
+            self.log.warning("%s", warning)
         missing = [k.record_name for d in model.domains for k in d.keys if not k.public_key]
         if missing and self.require_keys:
             raise MailauthSourceError(

@@ -285,6 +285,96 @@ class _Measure:
         )
 
 
+# libyaml (PyYAML's C extension) parses about ten times faster than the pure-Python
+# parser. Its events carry the same marks, so nodes keep their positions. Its own composer
+# is not used: it recurses in C with no limit, and a deeply nested file would crash the
+# process instead of raising RecursionError. The nodes are composed here, without
+# recursion, from libyaml's events; anything unusual (a syntax error, an undefined or
+# repeated anchor, a second document, nesting deeper than _FAST_DEPTH) is handed to the
+# pure-Python composer, so that such files get exactly the messages they always got.
+_CLoader: Any = getattr(yaml, "CSafeLoader", None)
+_FAST_DEPTH = 256
+
+
+class _Fallback(Exception):
+    """The fast path declines this document; the pure-Python composer takes it."""
+
+
+def _compose_events(parser: Any) -> yaml.Node | None:
+    """The single document of ``parser``'s event stream as a node graph (iteratively)."""
+    parser.get_event()  # stream start
+    if parser.check_event(yaml.StreamEndEvent):
+        return None
+    parser.get_event()  # document start
+    anchors: dict[str, yaml.Node] = {}
+    # Open collections; for a mapping, the list holds its key while the value is composed.
+    stack: list[tuple[yaml.Node, list[yaml.Node]]] = []
+    resolve = parser.resolve
+    while True:
+        event = parser.get_event()
+        kind = type(event)
+        node: yaml.Node
+        if kind is yaml.AliasEvent:
+            if event.anchor not in anchors:
+                raise _Fallback
+            node = anchors[event.anchor]
+        elif kind is yaml.SequenceEndEvent or kind is yaml.MappingEndEvent:
+            node = stack.pop()[0]
+            node.end_mark = event.end_mark
+        else:
+            tag = event.tag
+            if kind is yaml.ScalarEvent:
+                if tag is None or tag == "!":
+                    tag = resolve(yaml.ScalarNode, event.value, event.implicit)
+                # libyaml says "" for a plain scalar where PyYAML says None.
+                node = yaml.ScalarNode(
+                    tag, event.value, event.start_mark, event.end_mark, style=event.style or None
+                )
+            elif kind is yaml.SequenceStartEvent or kind is yaml.MappingStartEvent:
+                mapping = kind is yaml.MappingStartEvent
+                node_class = yaml.MappingNode if mapping else yaml.SequenceNode
+                if tag is None or tag == "!":
+                    tag = resolve(node_class, None, event.implicit)
+                node = node_class(tag, [], event.start_mark, None, flow_style=event.flow_style)
+            else:
+                raise _Fallback
+            if event.anchor is not None:
+                if event.anchor in anchors:
+                    raise _Fallback
+                anchors[event.anchor] = node
+            if kind is not yaml.ScalarEvent:
+                if len(stack) >= _FAST_DEPTH:
+                    raise _Fallback
+                stack.append((node, []))
+                continue
+        if not stack:
+            break
+        parent, pending = stack[-1]
+        if isinstance(parent, yaml.SequenceNode):
+            parent.value.append(node)
+        elif pending:
+            parent.value.append((pending.pop(), node))
+        else:
+            pending.append(node)
+    parser.get_event()  # document end
+    if not parser.check_event(yaml.StreamEndEvent):
+        raise _Fallback  # a second document
+    return node
+
+
+def _compose(text: str) -> yaml.Node | None:
+    """``yaml.compose(text)``, through libyaml's parser when it is installed."""
+    if _CLoader is not None:
+        parser = _CLoader(text)
+        try:
+            return _compose_events(parser)
+        except (_Fallback, yaml.YAMLError, ValueError):
+            pass
+        finally:
+            parser.dispose()
+    return yaml.compose(text, Loader=yaml.SafeLoader)
+
+
 def _dotted(path: PathKey) -> str:
     out = ""
     for part in path:
@@ -299,7 +389,7 @@ def load_yaml_text(text: str, file: str) -> LoadedDocument:
     """Parse ``text`` (named ``file`` in messages) into data plus positions."""
     source = SourceMap(file)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = _compose(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else file

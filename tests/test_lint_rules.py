@@ -30,7 +30,9 @@ REPO = Path(__file__).resolve().parents[1]
 CASES = sorted(p.stem for p in HERE.glob("*.yaml"))
 # These need live DNS answers (--resolve); tests/test_spf_flatten.py covers them.
 RESOLVE_ONLY = {"SPF027", "SPF028"}
-_EXPECT = re.compile(r"# expect: (?P<rule>[A-Z]+\d{3}) (?:at (?P<line>\d+):(?P<col>\d+)|in (?P<file>\S+))")
+_EXPECT = re.compile(
+    r"# expect: (?P<rule>[A-Z]+\d{3}) (?:at (?P<line>\d+):(?P<col>\d+)|in (?P<file>\S+))"
+)
 _FIXED = re.compile(r"# fixed: (?P<old>\".*\") => (?P<new>\".*\")$")
 
 
@@ -83,7 +85,9 @@ def copy_case(name: str, text: str, dest: Path) -> Path:
 
 
 def describe(findings: list[Finding]) -> str:
-    return "\n".join(f"  {f.rule} at {f.line}:{f.column} ({f.where}): {f.message}" for f in findings)
+    return "\n".join(
+        f"  {f.rule} at {f.line}:{f.column} ({f.where}): {f.message}" for f in findings
+    )
 
 
 @pytest.mark.parametrize("name", CASES)

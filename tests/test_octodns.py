@@ -642,13 +642,13 @@ def test_source_builds_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     import mailauth.compiler.octodns_source as module
 
     calls: list[object] = []
-    real = module.model_for
+    real = module.checked_model
 
-    def counting(*args: Any, **kwargs: Any) -> MailModel:
+    def counting(*args: Any, **kwargs: Any) -> tuple[MailModel, list[str]]:
         calls.append(args)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(module, "model_for", counting)
+    monkeypatch.setattr(module, "checked_model", counting)
     source = MailauthSource("mailauth", str(tmp_path / "mailauth.yaml"))
     assert source.list_zones() == ["slackbox.fr.", "unixbox.fr."]
     populated(source, "slackbox.fr")

@@ -73,8 +73,14 @@ def _config_selector(ctx: Context, site: DkimSite) -> DkimSelector | None:
 
 
 def _record(ctx: Context, site: DkimSite) -> None:
-    if not site.text:
-        return
+    key = site.key
+    pending = not site.text or (key is not None and key.public_key == PENDING_KEY)
+    if pending:
+        # No key yet (apply makes it): judge the size the configuration asks for.
+        if key is not None and key.algorithm == "rsa":
+            _rsa_size(ctx, site, key.bits)
+        if not site.text:
+            return
     tags = dict(tag_list(site.text))
     version = tags.get("v")
     kind = tags.get("k", "rsa").lower()

@@ -8,6 +8,7 @@ from mailauth.compiler.lint.engine import Context
 from mailauth.compiler.lint.inventory import DmarcSite, SpfSite
 from mailauth.compiler.lint.reports import (
     REPORT_RECORD,
+    KnownNames,
     authorization_name,
     external_destinations,
     org_domain,
@@ -40,14 +41,14 @@ _MAILTO = re.compile(
 
 
 def check(ctx: Context) -> None:
-    known = [z.name for z in ctx.config.zones] + [d.name for d in ctx.config.domains]
+    known = KnownNames([z.name for z in ctx.config.zones] + [d.name for d in ctx.config.domains])
     authorised = {
         r.fqdn(zone.name).rstrip(".").lower()
         for zone in ctx.model.zones
         for r in zone.records
         if r.type == "TXT" and r.value.strip().lower().startswith(REPORT_RECORD.lower())
     }
-    managed = [z.name for z in ctx.model.zones]
+    managed = KnownNames(z.name for z in ctx.model.zones)
     built = {d.name: d for d in ctx.model.domains}
     spf = {s.owner: s for s in ctx.inventory.spf if s.kind == "domain"}
     seen: dict[str, int] = {}
@@ -92,7 +93,7 @@ def check(ctx: Context) -> None:
             owner = authorization_name(policy_domain, host)
             if owner in authorised:
                 continue
-            in_managed = any(host == z or host.endswith("." + z) for z in managed)
+            in_managed = managed.shortest(host) is not None
             hint = (
                 " (mailauth writes that zone but not this name: check the address)"
                 if (in_managed)

@@ -66,7 +66,7 @@ def _size(ctx: Context, site: SpfSite) -> None:
             "TCP to fetch it",
             domain=site.domain,
         )
-    elif octets > STRING_LIMIT:
+    elif octets > STRING_LIMIT and site.kind != "chain":  # chains are split on purpose
         strings = -(-octets // STRING_LIMIT)
         ctx.report(
             "SPF020",
@@ -155,7 +155,7 @@ def _budget(ctx: Context, site: SpfSite, own: set[str]) -> None:
             site.term_path(over.top),
             f"{site.owner}: {budget.lookups} DNS lookups, over the limit of {LOOKUP_LIMIT}; "
             f"the {LOOKUP_LIMIT + 1}th, {over.term}{nested}, makes receivers answer permerror "
-            "and ignore the record. Lookups per term:",
+            "and ignore the record (the lookups, term by term, below)",
             domain=site.domain,
             detail=tree,
         )

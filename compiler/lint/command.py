@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -69,7 +69,7 @@ def _err(message: str) -> None:
     typer.echo(message, err=True)
 
 
-def _fail(problems: Sequence[Problem]) -> None:
+def _fail(problems: Sequence[Problem]) -> NoReturn:
     for problem in problems:
         _err(f"error: {problem}")
     raise typer.Exit(1)
@@ -80,7 +80,6 @@ def _job(config: Path) -> driver.Job:
         return driver.open_job(config, None, None)
     except ConfigError as exc:
         _fail(exc.problems)
-        raise AssertionError("unreachable") from None
 
 
 def _model(
@@ -229,7 +228,6 @@ def lint_command(
         report, problems = lint_file(config, live=live)
     except ConfigError as exc:
         _fail(exc.problems)
-        raise
     if strict:
         report = report.strict()
     if format is LintFormat.json:
@@ -244,7 +242,6 @@ def _built(config: Path) -> tuple[driver.Job, MailModel]:
     model, _, problems = _model(job)
     if model is None:
         _fail(problems)
-        raise AssertionError("unreachable")
     return job, model
 
 
@@ -260,7 +257,6 @@ def spf_budget(
         cache = read_cache(cache_path(job.loaded))
     except ConfigError as exc:
         _fail(exc.problems)
-        raise
     view = ChainView([ModelView(model), live if live is not None else CacheView(cache)])
     inventory = build_inventory(job.loaded.config, model)
     own = {s.owner for s in inventory.spf}

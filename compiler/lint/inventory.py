@@ -87,16 +87,28 @@ class Inventory:
     mx: list[MxSite] = field(default_factory=list)
 
 
+class DomainIndex:
+    """The configured domain names, for finding the one a name lies in without a scan."""
+
+    def __init__(self, config: Config) -> None:
+        self.names = frozenset(d.name for d in config.domains)
+
+    def domain_of(self, name: str) -> str | None:
+        """The configured domain ``name`` lies in (the longest match)."""
+        name = norm(name)
+        # The longest match is the first suffix, at a label boundary, that is a domain.
+        while True:
+            if name in self.names:
+                return name
+            dot = name.find(".")
+            if dot < 0:
+                return None
+            name = name[dot + 1 :]
+
+
 def domain_of(name: str, config: Config) -> str | None:
     """The configured domain ``name`` lies in (the longest match), for silences."""
-    name = norm(name)
-    best: str | None = None
-    for domain in config.domains:
-        if (name == domain.name or name.endswith("." + domain.name)) and (
-            best is None or len(domain.name) > len(best)
-        ):
-            best = domain.name
-    return best
+    return DomainIndex(config).domain_of(name)
 
 
 def _base(domain: Domain, index: int, section: str, fieldname: str) -> PathKey:
@@ -170,6 +182,15 @@ def _records(model: MailModel) -> Iterator[tuple[str, Record]]:
             yield norm(record.fqdn(zone.name)), record
 
 
+def _txt_by_owner(model: MailModel) -> dict[str, list[str]]:
+    """Owner -> TXT values, in model order: one pass instead of a scan per DKIM key."""
+    out: dict[str, list[str]] = {}
+    for owner, record in _records(model):
+        if record.type == "TXT":
+            out.setdefault(owner, []).append(record.value)
+    return out
+
+
 def _extra_paths(config: Config) -> dict[tuple[str, str, str], PathKey]:
     """(owner, type, value) of every hand-written record -> its path."""
     out: dict[tuple[str, str, str], PathKey] = {}
@@ -186,6 +207,8 @@ def build_inventory(config: Config, model: MailModel) -> Inventory:
     extra = _extra_paths(config)
     domains = {d.name: (i, d) for i, d in enumerate(config.domains)}
     published = {d.name: d for d in model.domains}
+    txt = _txt_by_owner(model)
+    owners = DomainIndex(config)
 
     # SPF and DMARC of each configured domain.
     for name, (index, domain) in domains.items():
@@ -219,11 +242,7 @@ def build_inventory(config: Config, model: MailModel) -> Inventory:
             sel_path: PathKey = (*dkim_path, "selectors", positions.get(key.selector, 0))
             text = ""
             if key.public_key is not None:
-                found = [
-                    r.value
-                    for owner, r in _records(model)
-                    if owner == norm(key.record_name) and r.type == "TXT"
-                ]
+                found = txt.get(norm(key.record_name))
                 text = found[0] if found else ""
             inv.dkim.append(
                 DkimSite(norm(key.record_name), text, sel_path, "domain", name, key.selector, key)
@@ -232,7 +251,7 @@ def build_inventory(config: Config, model: MailModel) -> Inventory:
     # Everything else in the model: flattening chains, hand-written records, MX.
     mail_hosts = {h.name: k for k, h in enumerate(config.mail_hosts)}
     for owner, record in _records(model):
-        owned_by = domain_of(owner, config)
+        owned_by = owners.domain_of(owner)
         if record.type == "TXT" and is_spf(record.value):
             if record.purpose == "spf" and owner not in domains and owned_by in domains:
                 index, domain = domains[owned_by]
@@ -251,7 +270,7 @@ def build_inventory(config: Config, model: MailModel) -> Inventory:
             path = extra.get((owner, "TXT", record.value), ())
             value_path = (*path, "value") if path else ()
             if owner.startswith("_dmarc.") and record.value.lower().startswith("v=dmarc1"):
-                policy = domain_of(owner.removeprefix("_dmarc."), config)
+                policy = owners.domain_of(owner.removeprefix("_dmarc."))
                 inv.dmarc.append(DmarcSite(owner, record.value, value_path, "extra", policy))
             elif "._domainkey." in owner:
                 selector = owner.split("._domainkey.", 1)[0]
@@ -269,7 +288,7 @@ def build_inventory(config: Config, model: MailModel) -> Inventory:
                     path = ("domains", index, "mx", k, "host")
                 elif host in mail_hosts:
                     path = ("mail_hosts", mail_hosts[host], "name")
-            elif record.purpose == "extra":
-                path = (*extra.get((owner, "MX", ""), ()), "value")
+            elif record.purpose == "extra" and (owner, "MX", "") in extra:
+                path = (*extra[(owner, "MX", "")], "value")
             inv.mx.append(MxSite(owner, host, path, owned_by))
     return inv

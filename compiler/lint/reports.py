@@ -15,7 +15,7 @@ warning or a record too many, never a report lost).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 REPORT_RECORD = "v=DMARC1"
 
@@ -28,13 +28,42 @@ def within(name: str, parent: str) -> bool:
     return name == parent or name.endswith("." + parent)
 
 
+class KnownNames:
+    """The domains and zones of mailauth.yaml, normalised once.
+
+    Answers "which known name contains this one" by looking up the name's suffixes, so
+    asking it for every domain costs time in proportion to the domains, not their square.
+    """
+
+    def __init__(self, names: Iterable[str]) -> None:
+        self.names = frozenset(_norm(n) for n in names)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names)
+
+    def shortest(self, name: str) -> str | None:
+        """The shortest known name that ``name`` lies in (normalised), if any."""
+        labels = _norm(name).split(".")
+        for start in range(len(labels) - 1, -1, -1):
+            suffix = ".".join(labels[start:])
+            if suffix in self.names:
+                return suffix
+        return None
+
+
+def _known(known: Iterable[str]) -> KnownNames:
+    return known if isinstance(known, KnownNames) else KnownNames(known)
+
+
 def org_domain(name: str, known: Iterable[str]) -> str:
-    """The organisational domain of ``name`` (see the module docstring)."""
-    name = _norm(name)
-    candidates = [k for k in (_norm(k) for k in known) if within(name, k)]
-    if candidates:
-        return min(candidates, key=len)
-    return ".".join(name.split(".")[-2:])
+    """The organisational domain of ``name`` (see the module docstring).
+
+    Pass a :class:`KnownNames` when asking about many names.
+    """
+    found = _known(known).shortest(name)
+    if found is not None:
+        return found
+    return ".".join(_norm(name).split(".")[-2:])
 
 
 def tag_list(text: str) -> list[tuple[str, str]]:
@@ -72,7 +101,7 @@ def external_destinations(
     domain: str, text: str, known: Iterable[str]
 ) -> list[tuple[str, str, str]]:
     """``[(tag, uri, host)]`` of report URIs whose organisation is not ``domain``'s."""
-    known = list(known)
+    known = _known(known)
     mine = org_domain(domain, known)
     out: list[tuple[str, str, str]] = []
     for tag, uri in report_uris(text):
@@ -91,10 +120,11 @@ def report_authorizations(policies: Sequence[tuple[str, str]], zones: Sequence[s
 
     ``policies`` are (domain, DMARC record) pairs; ``zones`` every zone build writes into.
     """
-    known = [*zones, *(d for d, _ in policies)]
+    known = KnownNames([*zones, *(d for d, _ in policies)])
+    written = KnownNames(zones)
     owners: set[str] = set()
     for domain, text in policies:
         for _, _, host in external_destinations(domain, text, known):
-            if any(within(host, _norm(z)) for z in zones):
+            if written.shortest(host) is not None:
                 owners.add(authorization_name(domain, host))
     return sorted(owners)

@@ -56,7 +56,7 @@ class ModelView:
     """Answers from the MailModel: final for zones mailauth owns whole."""
 
     def __init__(self, model: MailModel) -> None:
-        self.zones: list[tuple[str, str]] = [(z.name, z.mode) for z in model.zones]
+        self.zones: dict[str, str] = {z.name: z.mode for z in model.zones}
         self.records: dict[tuple[str, str], list[str]] = {}
         for zone in model.zones:
             for record in zone.records:
@@ -74,13 +74,15 @@ class ModelView:
                 self.records.setdefault((owner, rtype), []).append(value)
 
     def zone_of(self, name: str) -> tuple[str, str] | None:
-        best: tuple[str, str] | None = None
-        for zone, mode in self.zones:
-            if (name == zone or name.endswith("." + zone)) and (
-                best is None or len(zone) > len(best[0])
-            ):
-                best = (zone, mode)
-        return best
+        """The longest zone ``name`` lies in, and its mode: its suffixes, longest first."""
+        while True:
+            mode = self.zones.get(name)
+            if mode is not None:
+                return name, mode
+            dot = name.find(".")
+            if dot < 0:
+                return None
+            name = name[dot + 1 :]
 
     def authoritative(self, name: str) -> bool:
         """mailauth writes the whole zone of ``name``: what the model lacks does not exist."""

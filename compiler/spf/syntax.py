@@ -17,7 +17,7 @@ MECHANISMS = ("all", "include", "a", "mx", "ptr", "ip4", "ip6", "exists")
 LOOKUP_MECHANISMS = frozenset({"include", "a", "mx", "ptr", "exists"})
 MODIFIERS = ("redirect", "exp")
 # Macro letters allowed in a domain-spec; c, r and t belong to the text of `exp` only.
-_DOMAIN_MACRO_LETTERS = frozenset("slodiph")
+_DOMAIN_MACRO_LETTERS = frozenset("slodiphv")
 _EXP_ONLY_LETTERS = frozenset("crt")
 _MACRO_BODY = re.compile(r"([A-Za-z])(\d*)(r?)([.\-+,/_=]*)", re.IGNORECASE)
 _TERM = re.compile(r"([+\-~?]?)([A-Za-z][A-Za-z0-9_.\-]*)(.*)", re.DOTALL)
