@@ -18,7 +18,10 @@ from mailauth.compiler.model import MailModel
 
 @dataclass(frozen=True)
 class EditContext:
-    """What an edit function may know besides the file: the day, and what else changes."""
+    """What an edit function may know besides the file: the day, and what else changes.
+
+    ``changed`` holds those of the artifact's ``after`` paths that change in this plan.
+    """
 
     today: date
     changed: frozenset[str] = field(default_factory=frozenset)

@@ -141,10 +141,10 @@ def render_key_table(model: MailModel, algorithm: str) -> str:
 def render_signing_table(model: MailModel) -> str:
     """``*@domain name``: mail From: the domain is signed with every key of that name."""
     lines = [HEADER.rstrip("\n")]
-    seen: list[str] = []
+    seen: set[str] = set()
     for key in signing_keys(model):
         if key.domain not in seen:
-            seen.append(key.domain)
+            seen.add(key.domain)
             lines.append(f"*@{key.domain} {key.domain}")
     return "\n".join(lines) + "\n"
 

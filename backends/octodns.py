@@ -103,14 +103,32 @@ _NaturalDumper.add_representer(dict, _represent_mapping)
 # PyYAML writes plain) exactly as PyYAML's emitter does, step for step; anything else (a
 # value PyYAML would quote, say) goes through PyYAML itself.
 _WIDTH = 80  # PyYAML's best_width
+_RUNS = re.compile(r" +|[^ ]+")
 _INDENT = 2
 _STR_TAG = "tag:yaml.org,2002:str"
 _RESOLVER = yaml.resolver.Resolver()
 _ANALYSER = yaml.emitter.Emitter(None, allow_unicode=True)  # type: ignore[arg-type]
 
 
+@functools.lru_cache(maxsize=16384)
+def _mapping_order(key: str) -> tuple[tuple[str | int, ...], str]:
+    """The sort key _represent_mapping gives a mapping key (cached: keys recur per zone)."""
+    return natural_key(key), key
+
+
+# Text already written for a record (see _BlockWriter.collection_value).
+_WRITTEN: dict[tuple[int, tuple[int, bool, bool], Any], tuple[str, int, bool, bool]] = {}
+_WRITTEN_MAX = 65536
+
+
 class _NotPlain(Exception):
     """A value the fast writer does not lay out; PyYAML dumps the file instead."""
+
+
+# Text that Emitter.analyze_scalar certainly finds plain in block context: printable ASCII
+# words joined by single spaces, not starting with an indicator, with no ": " or " #" and
+# no ":" at the end. (What this does not match is left to analyze_scalar itself.)
+_SURELY_PLAIN = re.compile(r"[^-?:,\[\]{}#&*!|>'\"%@`\s][!-~]*(?: [!-~]+)*")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -118,8 +136,16 @@ def _plain(text: str) -> bool:
     """PyYAML writes ``text`` as a plain scalar (in block context, not as a simple key)."""
     if not text or not text.isascii() or not text.isprintable():
         return False
-    if _RESOLVER.resolve(yaml.ScalarNode, text, (True, False)) != _STR_TAG:
+    if _RESOLVER.resolve(yaml.ScalarNode, text, (True, False)) != _STR_TAG:  # type: ignore[no-untyped-call]
         return False
+    if (
+        _SURELY_PLAIN.fullmatch(text)
+        and ": " not in text
+        and " #" not in text
+        and not text.endswith(":")
+        and not text.startswith("...")
+    ):
+        return True
     analysis = _ANALYSER.analyze_scalar(text)
     return bool(analysis.allow_block_plain) and not analysis.multiline
 
@@ -162,40 +188,39 @@ class _BlockWriter:
         self.parts.append(data)
 
     def plain(self, text: str, indent: int, split: bool) -> None:
-        """Emitter.write_plain: a space past the width becomes a line break (when splitting)."""
+        """Emitter.write_plain: a lone space past the width becomes a line break (if splitting).
+
+        Plain text has no line breaks and no leading or trailing space, so it is words
+        separated by runs of spaces; each run is written when the word after it starts.
+        """
         if not self.whitespace:
             self.parts.append(" ")
             self.column += 1
         self.whitespace = False
         self.indention = False
-        spaces = False
-        start = end = 0
-        while end <= len(text):
-            ch = text[end] if end < len(text) else None
-            if spaces:
-                if ch != " ":
-                    if start + 1 == end and self.column > _WIDTH and split:
-                        self.write_indent(indent)
-                        self.whitespace = False
-                        self.indention = False
-                    else:
-                        self.parts.append(text[start:end])
-                        self.column += end - start
-                    start = end
-            elif ch is None or ch == " ":
-                self.parts.append(text[start:end])
-                self.column += end - start
-                start = end
-            if ch is not None:
-                spaces = ch == " "
-            end += 1
+        if not split or self.column + len(text) <= _WIDTH or " " not in text:
+            self.parts.append(text)
+            self.column += len(text)
+            return
+        for run in _RUNS.findall(text):
+            if run[0] != " ":
+                self.parts.append(run)
+                self.column += len(run)
+            elif len(run) == 1 and self.column > _WIDTH:
+                self.write_indent(indent)
+                self.whitespace = False
+                self.indention = False
+            else:
+                self.parts.append(run)
+                self.column += len(run)
 
     def scalar(self, value: Any, indent: int) -> None:
         """A value (not a key): expect_scalar indents it one step further."""
-        if isinstance(value, bool) or not isinstance(value, int | str):
-            raise _NotPlain
-        text = str(value)
-        if isinstance(value, str) and not _plain(text):
+        if type(value) is int:
+            text = str(value)  # digits (and a sign): plain, and too short to fold
+        elif isinstance(value, str) and _plain(value):
+            text = value
+        else:
             raise _NotPlain
         self.plain(text, indent + _INDENT, split=True)
 
@@ -216,7 +241,7 @@ class _BlockWriter:
 
     def mapping(self, value: dict[Any, Any], indent: int) -> None:
         self._container(value)
-        items = sorted(value.items(), key=lambda kv: (natural_key(str(kv[0])), str(kv[0])))
+        items = sorted(value.items(), key=lambda kv: _mapping_order(str(kv[0])))
         for key, item in items:
             self.write_indent(indent)
             if key == "":
@@ -226,13 +251,50 @@ class _BlockWriter:
                 self.indicator("'", False)
                 self.write_indent(indent)
                 self.indicator(":", True, indention=True)
+                if isinstance(item, dict | list):
+                    self.collection_value(item, indent)
+                    continue
             else:
                 # A simple key is shorter than 128 characters, its tag (!!str) counted.
                 if not isinstance(key, str) or len(key) + 5 >= 128 or not _plain(key):
                     raise _NotPlain
                 self.plain(key, indent + _INDENT, split=False)
                 self.indicator(":", False)
+                if isinstance(item, dict | list):
+                    self.collection_value(item, indent)
+                    continue
             self.node(item, indent, mapping_value=True)
+
+    def collection_value(self, item: dict[Any, Any] | list[Any], indent: int) -> None:
+        """A mapping or sequence under a key, written once per distinct value and state.
+
+        Its text, and the state it leaves, depend only on the value, the indent and the
+        state the key left (column and flags): the same record in another zone file under
+        the same kind of key is the same text.
+        """
+        state = (self.column, self.whitespace, self.indention)
+        memo = (indent, state, self.frozen(item))
+        done = _WRITTEN.get(memo)
+        if done is None:
+            sub = _BlockWriter()
+            sub.column, sub.whitespace, sub.indention = state
+            sub.node(item, indent, mapping_value=True)
+            done = ("".join(sub.parts), sub.column, sub.whitespace, sub.indention)
+            if len(_WRITTEN) >= _WRITTEN_MAX:
+                _WRITTEN.clear()
+            _WRITTEN[memo] = done
+        text, self.column, self.whitespace, self.indention = done
+        self.parts.append(text)
+
+    def frozen(self, value: Any) -> Any:
+        """A hashable copy of ``value`` (types kept: 1, True and "1" differ)."""
+        if isinstance(value, dict):
+            self._container(value)
+            return (dict, tuple((k, self.frozen(v)) for k, v in value.items()))
+        if isinstance(value, list):
+            self._container(value)
+            return (list, tuple(self.frozen(v) for v in value))
+        return (value.__class__, value)
 
     def sequence(self, value: list[Any], indent: int) -> None:
         self._container(value)
@@ -299,13 +361,21 @@ def octodns_value(record: Record) -> Value:
     rtype = record.type
     if rtype == "TXT":
         return escape_txt(record.value)
+    value = _converted(rtype, record.value)
+    if value is None:
+        raise ValueError(f"{record.name} {rtype}: octodns output for this type is not supported")
+    # A copy: the cached dict must not be shared by two zone files (YAML would alias it).
+    return dict(value) if isinstance(value, dict) else value
+
+
+@functools.lru_cache(maxsize=16384)
+def _converted(rtype: str, text: str) -> Value | None:
+    """octodns_value for all but TXT, by type and value (the same MX recurs in every zone)."""
     if rtype in ("A", "AAAA"):
-        return str(ipaddress.ip_address(record.value.strip()))
+        return str(ipaddress.ip_address(text.strip()))
     if rtype in ("CNAME", "NS", "PTR"):
-        return dns.name.from_text(record.value).to_text().lower()
-    rdata: Any = dns.rdata.from_text(
-        "IN", rtype, record.value, origin=dns.name.root, relativize=False
-    )
+        return dns.name.from_text(text).to_text().lower()
+    rdata: Any = dns.rdata.from_text("IN", rtype, text, origin=dns.name.root, relativize=False)
     if rtype == "MX":
         return {"preference": int(rdata.preference), "exchange": rdata.exchange.to_text().lower()}
     if rtype == "SRV":
@@ -334,7 +404,7 @@ def octodns_value(record: Record) -> Value:
             "fingerprint_type": int(rdata.fp_type),
             "fingerprint": rdata.fingerprint.hex(),
         }
-    raise ValueError(f"{record.name} {rtype}: octodns output for this type is not supported")
+    return None
 
 
 _ORDER_FIELDS = {

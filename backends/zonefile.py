@@ -6,6 +6,7 @@ and a hand-rolled quoter is exactly where injection bugs live.
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -25,8 +26,14 @@ def split_txt(value: str) -> list[bytes]:
     return [data[i : i + MAX_STRING] for i in range(0, len(data), MAX_STRING)]
 
 
+# Octets dnspython writes as they are inside quotes: printable ASCII but '"' and '\\'.
+_VERBATIM = re.compile(rb"[ !#-\[\]-~]*")
+
+
 def quote_string(chunk: bytes) -> str:
     """One character-string in zone-file syntax, quoted and escaped by dnspython."""
+    if _VERBATIM.fullmatch(chunk):
+        return '"' + chunk.decode("ascii") + '"'  # what dnspython writes for these
     rdata = TXT(dns.rdataclass.IN, dns.rdatatype.TXT, [chunk])
     return rdata.to_text()
 
@@ -54,15 +61,18 @@ def find_serial(text: str) -> SerialSpan | None:
     Walks the tokens after ``SOA`` past parentheses and comments: MNAME, RNAME, then the
     serial. Returns None when there is no SOA or its serial is not a number.
     """
-    tokens = list(_TOKEN.finditer(text))
-    for index, match in enumerate(tokens):
+    tokens = _TOKEN.finditer(text)
+    for match in tokens:
         if match.group().upper() != "SOA":
             continue
-        words = [
-            m
-            for m in tokens[index + 1 :]
-            if not m.group().startswith(";") and m.group() not in ("(", ")")
-        ][:3]
+        # The next three words (a lookahead: the outer loop goes on after the SOA token).
+        rest = _TOKEN.finditer(text, match.end())
+        words = list(
+            itertools.islice(
+                (m for m in rest if not m.group().startswith(";") and m.group() not in ("(", ")")),
+                3,
+            )
+        )
         if len(words) == 3 and words[2].group().isdigit():
             span = words[2]
             return SerialSpan(int(span.group()), span.start(), span.end())

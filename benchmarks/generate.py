@@ -66,7 +66,7 @@ ZONE = """\
 # says receivers that know only RSA see unsigned mail; every domain silences it, through
 # one YAML anchor.
 SILENCE = (
-    '  - name: {name}\n    silence: &ed25519-only\n'
+    "  - name: {name}\n    silence: &ed25519-only\n"
     '      - {{rule: DKIM007, reason: "benchmark: Ed25519 keys only"}}\n'
 )
 DOMAIN = "  - name: {name}\n    silence: *ed25519-only\n"

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import errno
 import grp
+import os
 import pwd
+import secrets
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 
-from mailauth.compiler.dkimkeys import write_private_key
-from mailauth.compiler.fsio import remove, remove_stale_temps, write_atomic
+from mailauth.compiler.dkimkeys import link_into_place, make_key_dirs, write_private_key
+from mailauth.compiler.fsio import (
+    BATCH_MIN,
+    Batch,
+    remove,
+    remove_stale_temps_of,
+    write_atomic,
+)
 from mailauth.compiler.plan import MANIFEST_NAME, FileChange, Plan, host_path
 
 LOCK_NAME = "apply.lock"
@@ -26,9 +35,9 @@ def _write(root: Path, change: FileChange, backups: str, stamp: str) -> None:
     if change.old is not None and change.rooted:
         # Backups may hold secrets (a replaced config with a password): owner-only.
         saved = backup_path(root, backups, stamp, change.path)
-        write_atomic(saved, change.old, 0o600, dir_mode=0o700)
+        write_atomic(saved, change.old, 0o600, dir_mode=0o700, sweep=False)  # a new directory
     if change.op == "delete":
-        remove(target)
+        remove(target, sweep=False)
         return
     assert change.new is not None
     write_atomic(
@@ -38,6 +47,7 @@ def _write(root: Path, change: FileChange, backups: str, stamp: str) -> None:
         owner=change.owner,
         group=change.group,
         dir_mode=change.dir_mode,
+        sweep=False,
     )
 
 
@@ -73,13 +83,98 @@ def write_order(pending: list[FileChange]) -> list[FileChange]:
 def write_plan(plan: Plan, now: datetime, backups: str) -> list[FileChange]:
     """Write every pending change; returns what was written, in order."""
     stamp = now.strftime("%Y%m%dT%H%M%S.%fZ")
-    # An apply killed mid-write leaves ".NAME.mailauth-tmp-PID" beside a target. Those of
-    # files written now go in write_atomic; sweep the unchanged files' ones here too.
-    for change in plan.changes:
-        if change.op == "unchanged":
-            remove_stale_temps(change.location(plan.root))
+    # An apply killed mid-write leaves ".NAME.mailauth-tmp-PID" beside a target: sweep
+    # those of every file of the plan (written or not) first, one listing per directory.
+    remove_stale_temps_of(change.location(plan.root) for change in plan.changes)
+    order = write_order(plan.pending)
+    if len(order) >= BATCH_MIN:
+        for group in _groups(order):
+            _write_group(plan.root, group, backups, stamp)
+        return order
     written: list[FileChange] = []
-    for change in write_order(plan.pending):
+    for change in order:
         _write(plan.root, change, backups, stamp)
         written.append(change)
     return written
+
+
+def _kind(change: FileChange) -> str:
+    """Which files may be put in place in any order among themselves (see _groups)."""
+    if change.op == "delete":
+        return "delete"
+    if change.rooted and PurePosixPath(change.path).name == MANIFEST_NAME:
+        return "manifest"
+    if change.after:
+        return "watcher"
+    if not change.rooted:
+        return "outside"  # mailauth.lock: after the keys it records
+    return "key" if change.create_only else "file"
+
+
+def _groups(order: list[FileChange]) -> list[list[FileChange]]:
+    """``order`` cut into runs of one kind: the order write_order sets holds between runs.
+
+    Within a run no order is needed: a crash may leave any of its files new and the rest
+    old, which the next apply completes (as after a kill between two files of it).
+    """
+    groups: list[list[FileChange]] = []
+    for change in order:
+        if groups and _kind(groups[-1][-1]) == _kind(change):
+            groups[-1].append(change)
+        else:
+            groups.append([change])
+    return groups
+
+
+def _write_group(root: Path, group: list[FileChange], backups: str, stamp: str) -> None:
+    """A run of changes as ``_write`` makes them, with one sync per step for all of them.
+
+    The backups of the files replaced are in place, and synced, before any file is.
+    """
+    saved = Batch()
+    for change in group:
+        if change.old is not None and change.rooted and not change.create_only:
+            path = backup_path(root, backups, stamp, change.path)
+            saved.stage(path, change.old, 0o600, dir_mode=0o700)
+    saved.commit(link_into_place)
+    batch = Batch()
+    ids: dict[tuple[str | None, str | None], tuple[int | None, int | None]] = {}
+    for change in group:
+        target = change.location(root)
+        if change.op == "delete":
+            batch.remove(target)
+            continue
+        assert change.new is not None
+        if not change.create_only:
+            batch.stage(
+                target, change.new, change.mode, owner=change.owner, group=change.group,
+                dir_mode=change.dir_mode,
+            )  # fmt: skip
+            continue
+        # A private key: never over an existing file, in directories made as the key store's.
+        assert change.placeholder is None
+        if os.path.lexists(target):
+            raise FileExistsError(
+                errno.EEXIST, "refusing to overwrite an existing key", str(target)
+            )
+        names = (change.owner, change.group)
+        if names not in ids:
+            ids[names] = (
+                pwd.getpwnam(change.owner).pw_uid if change.owner else None,
+                grp.getgrnam(change.group).gr_gid if change.group else None,
+            )
+        uid, gid = ids[names]
+        mode = change.dir_mode
+
+        def parents(
+            directory: Path, mode: int = mode, uid: int | None = uid, gid: int | None = gid
+        ) -> None:
+            make_key_dirs(directory, mode, uid, gid)
+
+        # Named as write_private_key names its temporary files.
+        temp = target.parent / f".{target.name}.{secrets.token_hex(8)}.tmp"
+        batch.stage(
+            target, change.new, 0o600, owner=change.owner, group=change.group,
+            create_only=True, new_dirs=parents, temp=temp,
+        )  # fmt: skip
+    batch.commit(link_into_place)

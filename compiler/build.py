@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Container, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
@@ -187,14 +188,14 @@ def build_model(loaded: LoadedConfig, keys: KeyIndex | None = None) -> MailModel
             owner = spec.name if extra.name == "@" else f"{extra.name}.{spec.name}"
             value = extra.value
             if extra.type != "TXT":
-                value = _check_rdata(
-                    extra.type,
-                    value,
-                    spec.name,
-                    problems,
-                    source.where(("zones", zi, "records", ri, "value")),
-                    dotted(("zones", zi, "records", ri, "value")),
-                )
+                # Data that holds no domain name reads the same in any zone (and is cached so).
+                origin = "." if extra.type in _NAMELESS else spec.name
+                canonical, error = _check_rdata(extra.type, value, origin)
+                if error is None:
+                    value = canonical
+                else:
+                    at = ("zones", zi, "records", ri, "value")
+                    problems.append(Problem(source.where(at), dotted(at), error))
             builders[spec.name].add(owner, extra.type, value, extra.ttl, "extra")
 
     for host in config.mail_hosts:
@@ -469,10 +470,16 @@ def _milters(
     return tuple(chain)
 
 
-def _check_rdata(
-    rtype: str, value: str, zone: str, problems: list[Problem], where: str, field: str
-) -> str:
-    """Let dnspython parse the value, so a typo fails here and not when named loads the zone."""
+# Record types whose data holds no domain name: their text does not depend on the zone.
+_NAMELESS = frozenset({"A", "AAAA", "CAA", "SSHFP", "TLSA"})
+
+
+@functools.lru_cache(maxsize=16384)
+def _check_rdata(rtype: str, value: str, zone: str) -> tuple[str, str | None]:
+    """Let dnspython parse the value, so a typo fails here and not when named loads the zone.
+
+    Returns the value in canonical form and None, or the value as written and the error.
+    """
     import dns.exception
     import dns.name
     import dns.rdata
@@ -482,6 +489,5 @@ def _check_rdata(
             "IN", rtype, value, origin=dns.name.from_text(zone), relativize=False
         )
     except (dns.exception.DNSException, ValueError) as exc:
-        problems.append(Problem(where, field, f"not a valid {rtype} value: {exc}"))
-        return value
-    return rdata.to_text(origin=None, relativize=False)
+        return value, f"not a valid {rtype} value: {exc}"
+    return rdata.to_text(origin=None, relativize=False), None

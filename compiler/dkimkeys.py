@@ -26,11 +26,16 @@ import contextlib
 import errno
 import grp
 import hashlib
+import itertools
+import multiprocessing
 import os
 import pwd
 import re
 import secrets
 import stat
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +53,8 @@ __all__ = [
     "PublicKeyInfo",
     "check_key_path_safe",
     "generate_private_key",
+    "new_key",
+    "new_keys",
     "parse_dkim_txt",
     "public_key_from_private",
     "write_private_key",
@@ -122,6 +129,82 @@ def generate_private_key(algorithm: str, bits: int) -> bytes:
         raise ValueError(f"Ed25519 keys are always {ED25519_BITS} bits, got {bits}")
     seed = ed25519.Ed25519PrivateKey.generate().private_bytes_raw()
     return base64.b64encode(seed) + b"\n"
+
+
+def new_key(algorithm: str, bits: int) -> tuple[bytes, PublicKeyInfo]:
+    """A new private key file's content and its public facts."""
+    private = generate_private_key(algorithm, bits)
+    return private, public_key_from_private(private, algorithm)
+
+
+def _workers() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+#: Ed25519 keys take microseconds each: a pool pays off only for many, made in chunks.
+ED25519_POOL_MIN = 4096
+_ED25519_CHUNK = 1024
+
+
+def _new_key_chunk(algorithm: str, bits: Sequence[int]) -> list[tuple[bytes, PublicKeyInfo]]:
+    return [new_key(algorithm, size) for size in bits]
+
+
+def new_keys(
+    specs: Sequence[tuple[str, int]],
+    *,
+    workers: int | None = None,
+    done: Callable[[int], None] | None = None,
+) -> list[tuple[bytes, PublicKeyInfo]]:
+    """``new_key`` for each (algorithm, bits), in order, on every core.
+
+    An RSA key takes tens of milliseconds of prime search; RSA keys are made in a pool of
+    processes, one per core (``workers``). Ed25519 keys take microseconds: they go to the
+    pool in chunks when there are thousands, else they are made here. ``done(i)`` is called
+    as key ``i`` is ready, in order. Should the pool fail, the remaining keys are made one
+    after the other.
+    """
+    out: list[tuple[bytes, PublicKeyInfo]] = []
+
+    def keep(key: tuple[bytes, PublicKeyInfo]) -> None:
+        out.append(key)
+        if done is not None:
+            done(len(out) - 1)
+
+    count = workers if workers is not None else _workers()
+    slow = [spec for spec in specs if spec[0] == RSA]
+    quick = [bits for algorithm, bits in specs if algorithm == ED25519]
+    pooled_quick = len(quick) >= ED25519_POOL_MIN
+    if count > 1 and (len(slow) > 1 or pooled_quick):
+        methods = multiprocessing.get_all_start_methods()
+        # fork: the workers start at once, with everything already imported.
+        context = multiprocessing.get_context("fork" if "fork" in methods else None)
+        try:
+            with ProcessPoolExecutor(count, mp_context=context) as pool:
+                made = pool.map(new_key, [a for a, _ in slow], [b for _, b in slow])
+                chunks = [
+                    quick[i : i + _ED25519_CHUNK] for i in range(0, len(quick), _ED25519_CHUNK)
+                ]
+                quick_made: Iterator[tuple[bytes, PublicKeyInfo]] = iter(())
+                if pooled_quick:
+                    quick_made = itertools.chain.from_iterable(
+                        pool.map(_new_key_chunk, [ED25519] * len(chunks), chunks)
+                    )
+                for algorithm, bits in specs:
+                    if algorithm == RSA:
+                        keep(next(made))
+                    elif algorithm == ED25519 and pooled_quick:
+                        keep(next(quick_made))
+                    else:
+                        keep(new_key(algorithm, bits))
+        except (OSError, BrokenProcessPool):
+            pass  # the rest below, one after the other
+    for algorithm, bits in specs[len(out) :]:
+        keep(new_key(algorithm, bits))
+    return out
 
 
 def _kind(key: PrivateKeyTypes) -> str:
@@ -216,8 +299,11 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def _make_parents(directory: Path, dir_mode: int, uid: int | None, gid: int | None) -> list[Path]:
-    """Create the missing directories down to ``directory``; return those we created."""
+def make_key_dirs(directory: Path, dir_mode: int, uid: int | None, gid: int | None) -> list[Path]:
+    """Create the missing directories down to ``directory``; return those we created.
+
+    They get ``dir_mode`` and, when given, ``uid``/``gid``; existing ones are left alone.
+    """
     missing: list[Path] = []
     current = directory
     while not current.exists():
@@ -260,7 +346,7 @@ def write_private_key(
     if os.path.lexists(path):
         raise FileExistsError(errno.EEXIST, "refusing to overwrite an existing key", str(path))
     directory = path.parent
-    created = _make_parents(directory, dir_mode, uid, gid)
+    created = make_key_dirs(directory, dir_mode, uid, gid)
 
     tmp = directory / f".{path.name}.{secrets.token_hex(8)}.tmp"
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -276,7 +362,7 @@ def write_private_key(
             os.fsync(fd)  # after fchown, so the owner is as durable as the data
         finally:
             os.close(fd)
-        _link_into_place(tmp, path)
+        link_into_place(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -286,7 +372,8 @@ def write_private_key(
         _fsync_dir(new_dir.parent)
 
 
-def _link_into_place(tmp: Path, path: Path) -> None:
+def link_into_place(tmp: Path, path: Path) -> None:
+    """Give ``tmp`` the name ``path``, failing with FileExistsError if that name exists."""
     try:
         os.link(tmp, path)
     except FileExistsError:

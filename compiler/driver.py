@@ -70,6 +70,7 @@ def prepare(
     generate: bool,
     lenient: bool = False,
     progress: Callable[[str], None] | None = None,
+    count: Callable[[int], None] | None = None,
 ) -> tuple[MailModel, KeyPhase]:
     """The key phase, then the model built on the keys it found.
 
@@ -84,6 +85,7 @@ def prepare(
         today=today,
         dns=not lenient and any(t in DNS_TARGETS for t in job.targets),
         progress=progress,
+        count=count,
     )
     model = build_model(job.loaded, keys.index)
     return model, keys
@@ -112,14 +114,33 @@ def _plan(
     generate: bool,
     only_keys: bool = False,
     progress: Callable[[str], None] | None = None,
+    count: Callable[[int], None] | None = None,
 ) -> Plan:
-    model, keys = prepare(job, today, generate=generate, progress=progress)
+    model, keys = prepare(job, today, generate=generate, progress=progress, count=count)
     # The policy rules (docs/rules.md): an error stops here, warnings become notes.
     checks = [] if only_keys else policy_gate(job.loaded, model, keys.index, strict=job.strict)
     targets = () if only_keys else job.targets
     result = compute_plan(model, job.loaded.config, job.root, targets, today, extra=keys.artifacts)
     result.notes = [*keys.notes, *checks, *(n for n in result.notes if not only_keys)]
+    result.inputs = dict(keys.read)
     return result
+
+
+def _read_now(path: Path) -> bytes | OSError | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return exc
+
+
+def unchanged_since(result: Plan) -> bool:
+    """Every file ``result`` was computed from still holds what it read (or is still absent)."""
+    for change in result.changes:
+        if _read_now(change.location(result.root)) != change.old:
+            return False
+    return all(_read_now(path) == data for path, data in result.inputs.items())
 
 
 def plan(job: Job, today: date | None = None) -> Plan:
@@ -146,7 +167,11 @@ def apply(
     expect_checksum: str | None = None,
     progress: KeyProgress | None = None,
 ) -> Plan | None:
-    """Plan again under the lock (making new keys), ask, write. None if declined.
+    """Plan (making new keys), take the lock, ask, write. None if declined.
+
+    The plan is made before the lock is taken, so that every error shows before anything
+    exists on disk; under the lock it is used only if none of the files it was made from
+    changed meanwhile (``unchanged_since``), and made again otherwise.
 
     With ``expect_checksum`` (from a reviewed ``plan``), refuses with ChecksumMismatch,
     writing nothing, unless the plan is still exactly the reviewed one. ``progress`` is
@@ -154,29 +179,53 @@ def apply(
     """
     moment = now or datetime.now(UTC)
     state = job.loaded.config.state
-    # Every error the input can cause shows up here, before the root or the lock exist.
+    made: list[str] = []
+    total = 0
+
+    def counted(n: int) -> None:
+        nonlocal total
+        total = n
+        made.clear()
+
+    def on_key(name: str) -> None:
+        made.append(name)
+        if progress is not None:
+            progress(len(made), total, name)
+
+    def realised() -> Plan:
+        return _plan(
+            job, moment.date(), generate=True, only_keys=only_keys, progress=on_key, count=counted
+        )
+
+    if expect_checksum is None:
+        # Every error the input can cause shows up here, before the root or the lock
+        # exist. The plan is made once, with the new keys (in memory): under the lock it is
+        # kept if no file it was made from has changed since, else made again.
+        current = realised()
+        job.root.mkdir(parents=True, exist_ok=True)
+        with exclusive_lock(host_path(job.root, state.directory.rstrip("/") + "/" + LOCK_NAME)):
+            if not unchanged_since(current):
+                current = realised()
+            return _confirm_and_write(current, confirm, moment, state.backups)
+    # A reviewed plan (made without keys) must still be exactly the one reviewed.
     reviewed = _plan(job, moment.date(), generate=False, only_keys=only_keys)
-    if expect_checksum is not None:
-        check(expect_checksum, checksum(job, reviewed))
+    check(expect_checksum, checksum(job, reviewed))
     job.root.mkdir(parents=True, exist_ok=True)
     with exclusive_lock(host_path(job.root, state.directory.rstrip("/") + "/" + LOCK_NAME)):
-        if expect_checksum is not None:  # again: another apply may have run meanwhile
-            reviewed = _plan(job, moment.date(), generate=False, only_keys=only_keys)
-            check(expect_checksum, checksum(job, reviewed))
-        total = sum(1 for c in reviewed.changes if c.placeholder is not None)
-        made: list[str] = []
+        reviewed = _plan(job, moment.date(), generate=False, only_keys=only_keys)
+        check(expect_checksum, checksum(job, reviewed))  # another apply may have run meanwhile
+        current = realised()
+        check_realised(reviewed, current)
+        return _confirm_and_write(current, confirm, moment, state.backups)
 
-        def on_key(name: str) -> None:
-            made.append(name)
-            if progress is not None:
-                progress(len(made), total, name)
 
-        current = _plan(job, moment.date(), generate=True, only_keys=only_keys, progress=on_key)
-        if expect_checksum is not None:
-            check_realised(reviewed, current)
-        if not current.pending:
-            return current
-        if not confirm(current):
-            return None
-        write_plan(current, moment, state.backups)
+def _confirm_and_write(
+    current: Plan, confirm: Callable[[Plan], bool], moment: datetime, backups: str
+) -> Plan | None:
+    """Ask (unless there is nothing to do), then write; None if declined. Under the lock."""
+    if not current.pending:
         return current
+    if not confirm(current):
+        return None
+    write_plan(current, moment, backups)
+    return current

@@ -14,14 +14,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from mailauth.backends.base import Artifact
 from mailauth.compiler.build import KnownKey, key_path
-from mailauth.compiler.dkimkeys import generate_private_key, public_key_from_private
+from mailauth.compiler.dkimkeys import new_keys, public_key_from_private
 from mailauth.compiler.lockfile import Lock, LockEntry, read_lock, render_lock
 from mailauth.compiler.plan import PlanError, host_path
 from mailauth.schema.errors import ConfigError, Problem
-from mailauth.schema.models import Config
+from mailauth.schema.models import Config, DkimSelector
 from mailauth.schema.validate import LoadedConfig, dotted
 
 PENDING_KEY = "(new-key-generated-by-apply)"
@@ -40,6 +41,8 @@ class KeyPhase:
     artifacts: list[tuple[str, Artifact]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     new_keys: list[str] = field(default_factory=list)
+    # Every key file read, as read (None: absent): what the result depends on, on disk.
+    read: dict[Path, bytes | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -72,11 +75,14 @@ def _ownership(config: Config, root: Path, problems: list[Problem], notes: list[
 
 
 def _check_inline(
-    root: Path, path: str, algorithm: str, public: str, name: str, notes: list[str]
+    root: Path, path: str, algorithm: str, public: str, name: str, phase: KeyPhase
 ) -> None:
     """A public key written in the config must belong to the key the signer will use."""
+    notes = phase.notes
     try:
-        disk = host_path(root, path).read_bytes()
+        where = host_path(root, path)
+        disk = where.read_bytes()
+        phase.read[where] = disk
     except (OSError, PlanError):
         notes.append(
             f"warning: {name}: public_key is given in the config but the private key {path} "
@@ -101,6 +107,48 @@ def _check_inline(
         )
 
 
+@dataclass(frozen=True)
+class _NewKey:
+    """A key resolve_keys is to make: where its artifact goes, and what it is."""
+
+    slot: int
+    ident: tuple[str, str]
+    name: str
+    selector: DkimSelector
+    common: dict[str, Any]
+
+
+def _make_keys(
+    pending: list[_NewKey],
+    phase: KeyPhase,
+    new_lock: Lock,
+    today: date,
+    progress: Callable[[str], None] | None,
+    count: Callable[[int], None] | None,
+) -> None:
+    """Make the keys of ``pending`` and put them in their slots, the lock and the index."""
+    if count is not None:
+        count(len(pending))
+    if not pending:
+        return
+    if progress is not None:
+        progress(pending[0].name)
+
+    def made(index: int) -> None:
+        if progress is not None and index + 1 < len(pending):
+            progress(pending[index + 1].name)
+
+    specs = [(item.selector.algorithm, item.selector.key_bits) for item in pending]
+    for item, (private, info) in zip(pending, new_keys(specs, done=made), strict=True):
+        sel = item.selector
+        phase.artifacts[item.slot] = (KEYS_TARGET, Artifact(content=private, **item.common))
+        new_lock[item.ident] = LockEntry(
+            item.ident[0], sel.name, sel.algorithm, info.bits, today.isoformat(),
+            info.fingerprint, info.public_key_b64,
+        )  # fmt: skip
+        phase.index[item.ident] = KnownKey(sel.algorithm, info.bits, info.public_key_b64)
+
+
 def resolve_keys(
     loaded: LoadedConfig,
     root: Path,
@@ -110,12 +158,14 @@ def resolve_keys(
     today: date,
     dns: bool = True,
     progress: Callable[[str], None] | None = None,
+    count: Callable[[int], None] | None = None,
 ) -> KeyPhase:
     """Public keys for every selector, plus the key files and lock file the plan must write.
 
     ``dns`` says whether a DNS target is in play: only then is a key that cannot be found
     an error (its record would vanish); otherwise it is just left out. ``progress`` is
-    called with the record name before each new key is generated (for a progress bar).
+    called with the record name before each new key is generated (for a progress bar),
+    ``count`` once with the number of keys to generate, before the first.
     """
     config = loaded.config
     lock_file = lock_path(loaded)
@@ -124,6 +174,7 @@ def resolve_keys(
     phase = KeyPhase()
     problems: list[Problem] = []
     ownership = _ownership(config, root, problems, phase.notes)
+    pending: list[_NewKey] = []
 
     for di, domain in enumerate(config.domains):
         dkim = domain.dkim if domain.dkim is not None else config.defaults.dkim
@@ -137,16 +188,18 @@ def resolve_keys(
             if sel.public_key is not None:
                 phase.index[ident] = KnownKey(sel.algorithm, sel.key_bits, sel.public_key)
                 if signer:
-                    _check_inline(root, path, sel.algorithm, sel.public_key, name, phase.notes)
+                    _check_inline(root, path, sel.algorithm, sel.public_key, name, phase)
                 continue
             entry = lock.get(ident)
             try:
-                disk = host_path(root, path).read_bytes()
+                where_on_disk = host_path(root, path)
+                disk = where_on_disk.read_bytes()
             except FileNotFoundError:
                 disk = None
             except (OSError, PlanError) as exc:
                 problems.append(Problem(where, dotted(field_path), f"{path}: cannot read ({exc})"))
                 continue
+            phase.read[where_on_disk] = disk
             if disk is not None:
                 try:
                     info = public_key_from_private(disk, sel.algorithm)
@@ -233,25 +286,24 @@ def resolve_keys(
                 "dir_mode": ownership.dir_mode,
             }
             if generate:
-                if progress is not None:
-                    progress(name)
-                private = generate_private_key(sel.algorithm, sel.key_bits)
-                info = public_key_from_private(private, sel.algorithm)
-                phase.artifacts.append((KEYS_TARGET, Artifact(content=private, **common)))  # type: ignore[arg-type]
-                public, fingerprint, bits = info.public_key_b64, info.fingerprint, info.bits
-            else:
-                placeholder = f"new {sel.algorithm}-{sel.key_bits} private key, made by apply"
-                phase.artifacts.append(
-                    (KEYS_TARGET, Artifact(placeholder=placeholder, **common))  # type: ignore[arg-type]
-                )
-                public, fingerprint, bits = PENDING_KEY, PENDING_KEY, sel.key_bits
-            new_lock[ident] = LockEntry(
-                domain.name, sel.name, sel.algorithm, bits, today.isoformat(), fingerprint, public
+                # Made below, all at once (RSA keys on every core); this slot keeps the order.
+                pending.append(_NewKey(len(phase.artifacts), ident, name, sel, common))
+                phase.artifacts.append((KEYS_TARGET, Artifact(path=path)))
+                phase.index[ident] = KnownKey(sel.algorithm, sel.key_bits, PENDING_KEY)
+                continue
+            placeholder = f"new {sel.algorithm}-{sel.key_bits} private key, made by apply"
+            phase.artifacts.append(
+                (KEYS_TARGET, Artifact(placeholder=placeholder, **common))  # type: ignore[arg-type]
             )
-            phase.index[ident] = KnownKey(sel.algorithm, bits, public)
+            new_lock[ident] = LockEntry(
+                domain.name, sel.name, sel.algorithm, sel.key_bits, today.isoformat(),
+                PENDING_KEY, PENDING_KEY,
+            )  # fmt: skip
+            phase.index[ident] = KnownKey(sel.algorithm, sel.key_bits, PENDING_KEY)
 
     if problems:
         raise ConfigError(problems)
+    _make_keys(pending, phase, new_lock, today, progress, count)
     if new_lock or lock_file.exists():
         phase.artifacts.append(
             (

@@ -8,7 +8,7 @@ holds private material: only what is published in DNS anyway.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from mailauth.schema.errors import ConfigError, Problem
@@ -73,11 +73,35 @@ def read_lock(path: Path) -> Lock:
     return entries
 
 
+_COMMENT = "Public DKIM keys written by mailauth. Commit this file; it holds no secret."
+
+
 def render_lock(entries: Lock) -> bytes:
-    """Stable JSON: sorted by domain then selector, so the file only changes with the keys."""
-    doc = {
-        "version": LOCK_VERSION,
-        "comment": "Public DKIM keys written by mailauth. Commit this file; it holds no secret.",
-        "keys": [asdict(entries[k]) for k in sorted(entries)],
-    }
-    return (json.dumps(doc, indent=2) + "\n").encode()
+    """Stable JSON: sorted by domain then selector, so the file only changes with the keys.
+
+    The text is ``json.dumps(doc, indent=2)`` of ``{"version", "comment", "keys": [...]}``,
+    written out here: with ``indent`` the json module falls back to its pure-Python encoder,
+    which costs seconds for tens of thousands of keys.
+    """
+    quote = json.encoder.encode_basestring_ascii  # what json.dumps does to each string
+    items = []
+    for k in sorted(entries):
+        entry = entries[k]
+        lines = [
+            f'      "{name}": ' + (str(value) if isinstance(value, int) else quote(value))
+            for name, value in (
+                ("domain", entry.domain),
+                ("selector", entry.selector),
+                ("algorithm", entry.algorithm),
+                ("bits", entry.bits),
+                ("created", entry.created),
+                ("fingerprint", entry.fingerprint),
+                ("public_key", entry.public_key),
+            )
+        ]
+        items.append("    {\n" + ",\n".join(lines) + "\n    }")
+    keys = "[\n" + ",\n".join(items) + "\n  ]" if items else "[]"
+    text = (
+        f'{{\n  "version": {LOCK_VERSION},\n  "comment": {quote(_COMMENT)},\n  "keys": {keys}\n}}\n'
+    )
+    return text.encode()

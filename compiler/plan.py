@@ -6,6 +6,7 @@ The plan reads and never writes. Apply recomputes it under a lock and writes exa
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
@@ -57,6 +58,10 @@ class FileChange:
 
     def diff(self) -> str:
         """A unified diff, or for secrets only the fingerprints: keys never reach a screen."""
+        return self._diff
+
+    @functools.cached_property
+    def _diff(self) -> str:  # reports ask for it more than once (the diff, its line counts)
         if self.op == "unchanged":
             return ""
         if self.placeholder is not None:
@@ -79,6 +84,8 @@ class Plan:
     root: Path
     changes: list[FileChange]
     notes: list[str] = field(default_factory=list)
+    # Files besides ``changes`` the plan was computed from, as read (None: absent).
+    inputs: dict[Path, bytes | None] = field(default_factory=dict)
 
     @property
     def pending(self) -> list[FileChange]:
@@ -90,11 +97,7 @@ class Plan:
     @property
     def reloads(self) -> list[str]:
         """Commands to run after apply, once each, in the order the files were planned."""
-        out: list[str] = []
-        for change in self.pending:
-            if change.reload and change.reload not in out:
-                out.append(change.reload)
-        return out
+        return list(dict.fromkeys(c.reload for c in self.pending if c.reload))
 
 
 def host_path(root: Path, path: str) -> Path:
@@ -231,7 +234,10 @@ def compute_plan(
         where = host_path(root, artifact.path) if artifact.rooted else Path(artifact.path)
         current = _read(where)
         try:
-            new = artifact.render(current, EditContext(today=today, changed=frozenset(changed)))
+            # An edit looks only at the files it names in ``after`` (planned before it); a
+            # snapshot of every change so far, per file, would cost quadratic time.
+            seen = frozenset(p for p in artifact.after if p in changed)
+            new = artifact.render(current, EditContext(today=today, changed=seen))
         except EditError as exc:
             raise PlanError(str(exc)) from None
         if current is None:

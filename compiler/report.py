@@ -9,6 +9,7 @@ in docs/plan-format.md.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import json
@@ -22,13 +23,16 @@ from typing import Any, Literal, TextIO
 
 import dns.exception
 import dns.name
+import dns.rdata
 import dns.rdatatype
+import dns.ttl
 import dns.zone
 import yaml
 
 from mailauth.backends.bind import HEADER as BIND_HEADER
 from mailauth.backends.octodns import HEADER as OCTODNS_HEADER
 from mailauth.compiler.plan import FileChange, Plan
+from mailauth.schema.loader import safe_load
 
 #: The ``format_version`` of ``plan --format json``; bumped on any incompatible change.
 PLAN_FORMAT_VERSION = 1
@@ -147,7 +151,172 @@ _ORIGIN = re.compile(r"^\$ORIGIN\s+(\S+)", re.MULTILINE)
 _INCLUDE_OF = re.compile(r"^; Include from the zone file of (\S+):", re.MULTILINE)
 
 
+# Tokens of a zone file as BIND reads them: quoted strings, comments, parentheses, line
+# ends, and words (any other run of characters; backslash escapes kept).
+_ZONE_TOKEN = re.compile(r'"(?:[^"\\\n]|\\.)*"|;[^\n]*|[()]|\n|[^\s;()"]+|[ \t\r]+|.')
+_OWNER = re.compile(r"@|[a-z0-9_*-]+(?:\.[a-z0-9_*-]+)*\.?")
+_RTYPE = re.compile(r"[A-Z][A-Z0-9]*")
+
+
+class _NotSimple(Exception):
+    """The text uses zone-file syntax beyond the layout mailauth writes."""
+
+
+@functools.lru_cache(maxsize=16384)
+def _rdata_text(rtype: str, rdata: str, origin: str) -> str:
+    """A record's value as _bind_rrsets shows it (dnspython parses it, as the zone reader)."""
+    parsed: Any = dns.rdata.from_text(
+        "IN", rtype, rdata, origin=dns.name.from_text(origin), relativize=False
+    )
+    if rtype == "TXT":
+        strings: Iterable[bytes] = parsed.strings
+        return b"".join(strings).decode("utf-8", "backslashreplace")
+    return str(parsed.to_text())
+
+
+# Where the domain names sit in the data of the record types that hold names.
+_NAME_FIELDS = {
+    "CNAME": (1, (0,)),
+    "NS": (1, (0,)),
+    "PTR": (1, (0,)),
+    "MX": (2, (1,)),
+    "SRV": (4, (3,)),
+    "SOA": (7, (0, 1)),
+}
+# Types whose data holds no domain name.
+_NAMELESS = frozenset({"A", "AAAA", "TXT", "CAA", "SSHFP", "TLSA"})
+
+
+def _relative(rtype: str, data: str) -> bool:
+    """The data may hold a name relative to the origin (else it reads the same anywhere)."""
+    if rtype in _NAMELESS:
+        return False
+    fields = _NAME_FIELDS.get(rtype)
+    if fields is None:
+        return True
+    words = data.split()
+    count, names = fields
+    return len(words) != count or not all(words[i].endswith(".") for i in names)
+
+
+@functools.lru_cache(maxsize=256)
+def _singleton(rtype: str) -> bool:
+    return bool(dns.rdatatype.is_singleton(dns.rdatatype.from_text(rtype)))
+
+
+def _ttl(word: str) -> int | None:
+    """A TTL written in digits, as the zone reader takes it (None: not one it takes)."""
+    if not word.isdigit() or int(word) > dns.ttl.MAX_TTL:
+        return None
+    return int(word)
+
+
+def _simple_bind_rrsets(text: str, zone: str) -> _Rrsets:
+    """_bind_rrsets for the layout mailauth writes, without dnspython's zone reader.
+
+    Each logical line is ``$ORIGIN``/``$TTL`` or ``owner [ttl] IN TYPE data`` with the owner
+    in column one; the data is parsed by dnspython (cached: most values recur across zones).
+    Anything else raises _NotSimple, and the caller reads the file with dnspython instead.
+    """
+    origin = zone.rstrip(".") + "."
+    if not _OWNER.fullmatch(origin) or origin == "@":
+        raise _NotSimple
+    apex = origin
+    default_ttl: int | None = None
+    ttls: dict[tuple[str, str], int] = {}
+    values: dict[tuple[str, str], set[str]] = {}
+    line: list[str] = []
+    depth = 0
+    starts_blank = False
+    at_line_start = True
+    for match in _ZONE_TOKEN.finditer(text + "\n"):
+        token = match.group()
+        first = token[0]
+        if first in " \t\r":
+            if at_line_start:
+                starts_blank = True
+            continue
+        at_line_start = False
+        if first == ";":
+            continue
+        if token == "(":
+            depth += 1
+            continue
+        if token == ")":
+            depth -= 1
+            if depth < 0:
+                raise _NotSimple
+            continue
+        if token != "\n":
+            if token == '"' or (first != '"' and "\\" in token):
+                raise _NotSimple  # an unterminated string, or an escape outside quotes
+            line.append(token)
+            continue
+        if depth:
+            continue
+        at_line_start = True
+        if not line:
+            starts_blank = False
+            continue
+        if starts_blank:
+            raise _NotSimple  # an owner inherited from the line before
+        words, line, starts_blank = line, [], False
+        if words[0] == "$ORIGIN":
+            if len(words) != 2 or not words[1].endswith(".") or not _OWNER.fullmatch(words[1]):
+                raise _NotSimple
+            origin = words[1]
+            continue
+        if words[0] == "$TTL":
+            if len(words) != 2:
+                raise _NotSimple
+            default_ttl = _ttl(words[1])
+            if default_ttl is None:
+                raise _NotSimple
+            continue
+        owner = words[0]
+        if not _OWNER.fullmatch(owner):
+            raise _NotSimple
+        rest = words[1:]
+        ttl = default_ttl
+        if rest and rest[0].isdigit():
+            ttl = _ttl(rest[0])
+            if ttl is None:
+                raise _NotSimple
+            rest = rest[1:]
+        if ttl is None or len(rest) < 3 or rest[0] != "IN" or not _RTYPE.fullmatch(rest[1]):
+            raise _NotSimple
+        rtype = rest[1]
+        if owner == "@":
+            name = origin
+        elif owner.endswith("."):
+            name = owner
+        else:
+            name = f"{owner}.{origin}"
+        if name != apex and not name.endswith("." + apex):
+            continue  # outside the zone: the zone reader skips it too
+        key = (name, rtype)
+        data = " ".join(rest[2:])
+        value = _rdata_text(rtype, data, origin if _relative(rtype, data) else ".")
+        found = values.setdefault(key, set())
+        if found and value not in found and _singleton(rtype):
+            raise _NotSimple  # a second CNAME or SOA replaces the first: dnspython's call
+        ttls[key] = min(ttl, ttls.get(key, ttl))
+        found.add(value)
+    if depth or line:
+        raise _NotSimple
+    types: dict[str, set[str]] = {}
+    for name, rtype in values:
+        types.setdefault(name, set()).add(rtype)
+    if any("CNAME" in kinds and len(kinds) > 1 for kinds in types.values()):
+        raise _NotSimple  # dnspython refuses this; let it say so
+    return {key: (ttls[key], tuple(sorted(found))) for key, found in values.items()}
+
+
 def _bind_rrsets(text: str, zone: str) -> _Rrsets:
+    try:
+        return _simple_bind_rrsets(text, zone)
+    except _NotSimple:
+        pass
     parsed = dns.zone.from_text(text, origin=zone, relativize=False, check_origin=False)
     out: _Rrsets = {}
     for owner, node in parsed.nodes.items():
@@ -185,7 +354,7 @@ def _octodns_value(rtype: str, value: Any) -> str:
 
 
 def _octodns_rrsets(text: str, zone: str) -> _Rrsets:
-    doc = yaml.safe_load(text) or {}
+    doc = safe_load(text) or {}
     out: _Rrsets = {}
     if not isinstance(doc, dict):
         raise ValueError("not an octodns zone file")

@@ -9,6 +9,8 @@ duplicate keys (the last one would win unseen), oversized files and alias bombs.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,6 +84,9 @@ class LoadedDocument:
     source: SourceMap
 
 
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
 def _mark(node: yaml.Node) -> Position:
     return Position(node.start_mark.line + 1, node.start_mark.column + 1)
 
@@ -95,12 +100,16 @@ class _Builder:
         self._constructor = yaml.SafeLoader("")
 
     def build(self, node: yaml.Node, path: PathKey) -> Any:
-        self.source.positions.setdefault(path, _mark(node))
+        positions = self.source.positions
+        if path not in positions:
+            positions[path] = _mark(node)
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
         assert isinstance(node, yaml.ScalarNode)
+        if node.tag == _STR_TAG:
+            return node.value  # what the constructor makes of it, without its overhead
         try:
             value = self._constructor.construct_object(node, deep=True)
         except (yaml.YAMLError, ValueError, TypeError):
@@ -115,13 +124,16 @@ class _Builder:
     def _mapping(self, node: yaml.MappingNode, path: PathKey) -> dict[str, Any]:
         result: dict[str, Any] = {}
         for key_node, value_node in self._flatten(node):
-            try:
-                key = self._constructor.construct_object(key_node, deep=True)
-            except (yaml.YAMLError, ValueError, TypeError):
-                self.problems.append(
-                    Problem(_at(self.source.file, key_node), _dotted(path), _bad_tag(key_node))
-                )
-                continue
+            if key_node.tag == _STR_TAG and isinstance(key_node, yaml.ScalarNode):
+                key = key_node.value
+            else:
+                try:
+                    key = self._constructor.construct_object(key_node, deep=True)
+                except (yaml.YAMLError, ValueError, TypeError):
+                    self.problems.append(
+                        Problem(_at(self.source.file, key_node), _dotted(path), _bad_tag(key_node))
+                    )
+                    continue
             if not isinstance(key, str):
                 # YAML 1.1 reads `yes:`/`on:`/`1:` as non-strings; our keys are all text.
                 key = str(key).lower() if isinstance(key, bool) else str(key)
@@ -362,8 +374,8 @@ def _compose_events(parser: Any) -> yaml.Node | None:
     return node
 
 
-def _compose(text: str) -> yaml.Node | None:
-    """``yaml.compose(text)``, through libyaml's parser when it is installed."""
+def compose_yaml(text: str) -> yaml.Node | None:
+    """``yaml.compose(text, Loader=yaml.SafeLoader)``, through libyaml when it is installed."""
     if _CLoader is not None:
         parser = _CLoader(text)
         try:
@@ -385,11 +397,27 @@ def _dotted(path: PathKey) -> str:
     return out or "(document)"
 
 
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside (restored as it was after).
+
+    Reading a large file builds hundreds of thousands of objects that all stay alive and
+    form no cycles; the collector would only walk them, again and again, as they pile up.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def load_yaml_text(text: str, file: str) -> LoadedDocument:
     """Parse ``text`` (named ``file`` in messages) into data plus positions."""
     source = SourceMap(file)
     try:
-        node = _compose(text)
+        node = compose_yaml(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else file
@@ -417,6 +445,14 @@ def load_yaml_text(text: str, file: str) -> LoadedDocument:
     if builder.problems:
         raise ConfigError(builder.problems)
     return LoadedDocument(data, source)
+
+
+def safe_load(text: str) -> Any:
+    """``yaml.safe_load(text)``, composed through libyaml when it is installed."""
+    node = compose_yaml(text)
+    if node is None:
+        return None
+    return yaml.SafeLoader("").construct_document(node)
 
 
 def load_yaml_file(path: Path) -> LoadedDocument:

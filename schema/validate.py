@@ -13,7 +13,13 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from mailauth.schema.errors import ConfigError, Problem
-from mailauth.schema.loader import LoadedDocument, PathKey, SourceMap, load_yaml_file
+from mailauth.schema.loader import (
+    LoadedDocument,
+    PathKey,
+    SourceMap,
+    gc_paused,
+    load_yaml_file,
+)
 from mailauth.schema.models import Config
 
 
@@ -305,4 +311,5 @@ def validate_document(document: LoadedDocument, path: Path) -> LoadedConfig:
 
 def load_config(path: Path) -> LoadedConfig:
     """Read, parse and validate ``path``."""
-    return validate_document(load_yaml_file(path), path)
+    with gc_paused():
+        return validate_document(load_yaml_file(path), path)

@@ -15,30 +15,22 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from mailauth.compiler import driver
-from mailauth.compiler.build import KnownKey, build_model
-from mailauth.compiler.keys import resolve_keys
-from mailauth.compiler.lint.engine import Finding, Report, lint, make_finding
-from mailauth.compiler.lint.inventory import build_inventory, norm
-from mailauth.compiler.model import MailModel
-from mailauth.compiler.spf.budget import as_dict, count, render
-from mailauth.compiler.spf.cache import cache_path, read_cache, render_cache, write_cache
-from mailauth.compiler.spf.dnsview import (
-    CacheView,
-    ChainView,
-    LiveView,
-    ModelView,
-    parse_nameserver,
-)
-from mailauth.compiler.spf.flatten import CannotFlatten, NotCached, collect, flatten
-from mailauth.compiler.spf.syntax import expand, is_spf
 from mailauth.schema.errors import ConfigError, Problem
-from mailauth.schema.loader import PathKey
-from mailauth.schema.validate import LoadedConfig
+
+if TYPE_CHECKING:
+    from mailauth.compiler import driver
+    from mailauth.compiler.build import KnownKey
+    from mailauth.compiler.lint.engine import Finding, Report
+    from mailauth.compiler.model import MailModel
+    from mailauth.compiler.spf.dnsview import LiveView
+    from mailauth.schema.loader import PathKey
+    from mailauth.schema.validate import LoadedConfig
+
+# The commands import what they run when they run: `mailauth --help` stays quick.
 
 LINT_FORMAT_VERSION = 1
 
@@ -76,6 +68,8 @@ def _fail(problems: Sequence[Problem]) -> NoReturn:
 
 
 def _job(config: Path) -> driver.Job:
+    from mailauth.compiler import driver
+
     try:
         return driver.open_job(config, None, None)
     except ConfigError as exc:
@@ -86,6 +80,10 @@ def _model(
     job: driver.Job,
 ) -> tuple[MailModel | None, Mapping[tuple[str, str], KnownKey], list[Problem]]:
     """Build as plan does, but never insist on private keys: lint checks the file."""
+    from mailauth.compiler import driver
+    from mailauth.compiler.build import build_model
+    from mailauth.compiler.keys import resolve_keys
+
     today = datetime.now(UTC).date()
     try:
         try:
@@ -104,6 +102,10 @@ def _model(
 
 def _duplicate_spf(loaded: LoadedConfig) -> list[Finding]:
     """SPF001 for hand-written SPF records beside another, found before build refuses them."""
+    from mailauth.compiler.lint.engine import make_finding
+    from mailauth.compiler.lint.inventory import norm
+    from mailauth.compiler.spf.syntax import is_spf
+
     config = loaded.config
     seen: dict[str, int] = {d.name: 1 for d in config.domains}
     found: list[Finding] = []
@@ -130,6 +132,8 @@ def _duplicate_spf(loaded: LoadedConfig) -> list[Finding]:
 
 
 def _live(resolve: bool, nameserver: list[str] | None) -> LiveView | None:
+    from mailauth.compiler.spf.dnsview import LiveView, parse_nameserver
+
     if not resolve:
         return None
     try:
@@ -166,6 +170,8 @@ def _text(report: Report, problems: Sequence[Problem], config: Path) -> str:
 
 
 def _json(report: Report, problems: Sequence[Problem], config: Path) -> str:
+    from mailauth.compiler.spf.budget import as_dict
+
     doc: dict[str, Any] = {
         "format_version": LINT_FORMAT_VERSION,
         "config": str(config),
@@ -200,6 +206,9 @@ def lint_file(
 
     Raises ConfigError when the file does not load at all.
     """
+    from mailauth.compiler import driver
+    from mailauth.compiler.lint.engine import Report, lint
+
     loaded_job = driver.open_job(config, root, None)
     model, keys, problems = _model(loaded_job)
     if model is None:
@@ -251,6 +260,11 @@ def spf_budget(
     nameserver: NameserverOpt = None,
 ) -> None:
     """Print the DNS lookup tree of every SPF record; exit 1 if one is over a limit."""
+    from mailauth.compiler.lint.inventory import build_inventory
+    from mailauth.compiler.spf.budget import count, render
+    from mailauth.compiler.spf.cache import cache_path, read_cache
+    from mailauth.compiler.spf.dnsview import CacheView, ChainView, ModelView
+
     job, model = _built(config)
     live = _live(resolve, nameserver)
     try:
@@ -277,6 +291,12 @@ def spf_budget(
 
 def refresh_answers(job: driver.Job, model: MailModel, live: LiveView) -> None:
     """Ask ``live`` everything the SPF records (before flattening) and flattening need."""
+    from mailauth.compiler.lint.inventory import build_inventory
+    from mailauth.compiler.spf.budget import count
+    from mailauth.compiler.spf.dnsview import ChainView, ModelView
+    from mailauth.compiler.spf.flatten import CannotFlatten, NotCached, collect
+    from mailauth.compiler.spf.syntax import expand
+
     view = ChainView([ModelView(model), live])
     inventory = build_inventory(job.loaded.config, model)
     own = {s.owner for s in inventory.spf}
@@ -296,6 +316,10 @@ def _flattened(
     job: driver.Job, model: MailModel, answers: dict[str, dict[str, list[str]]]
 ) -> dict[str, dict[str, tuple[str, ...]]]:
     """For each domain, include -> the ip terms it flattens to with these answers."""
+    from mailauth.compiler.lint.inventory import build_inventory
+    from mailauth.compiler.spf.dnsview import CacheView
+    from mailauth.compiler.spf.flatten import flatten
+
     out: dict[str, dict[str, tuple[str, ...]]] = {}
     for site in build_inventory(job.loaded.config, model).spf:
         if site.kind != "domain" or site.spf is None or not site.spf.flatten:
@@ -317,6 +341,8 @@ def spf_refresh(
 
     Exit 0 when the cache is up to date or was rewritten; with --check, 2 when it is stale.
     """
+    from mailauth.compiler.spf.cache import cache_path, read_cache, render_cache, write_cache
+
     job, model = _built(config)
     live = _live(True, nameserver)
     assert live is not None

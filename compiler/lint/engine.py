@@ -128,6 +128,8 @@ class Context:
     live: LiveView | None = None
     findings: list[Finding] = field(default_factory=list)
     budgets: list[Budget] = field(default_factory=list)
+    # The findings reported so far, for dropping repeats without a scan of the list.
+    _seen: set[Finding] = field(default_factory=set, repr=False, compare=False)
 
     @property
     def config(self) -> Any:
@@ -147,7 +149,8 @@ class Context:
         finding = make_finding(
             self.loaded, rule, path, message, domain=domain, fix=fix, detail=detail, where=where
         )
-        if finding not in self.findings:
+        if finding not in self._seen:
+            self._seen.add(finding)
             self.findings.append(finding)
 
 

@@ -8,6 +8,7 @@ The rule IDs are those of :mod:`mailauth.compiler.lint.rules`.
 from __future__ import annotations
 
 import difflib
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass, field
@@ -93,8 +94,12 @@ class Record:
         return len(self.text.encode("utf-8"))
 
 
+@functools.lru_cache(maxsize=4096)
 def parse(text: str) -> Record:
-    """The terms of ``text`` (which starts with ``v=spf1``) and every syntax issue found."""
+    """The terms of ``text`` (which starts with ``v=spf1``) and every syntax issue found.
+
+    Cached: the result is immutable, and thousands of domains often publish one record.
+    """
     tokens = [t for t in text.split(" ") if t]
     issues: list[Issue] = []
     terms: list[Term] = []
