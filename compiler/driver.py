@@ -80,10 +80,11 @@ def prepare(
     keys = resolve_keys(
         job.loaded,
         job.root,
-        signer=has_signer(job) and not lenient,
+        signer=has_signer(job),
         generate=generate,
         today=today,
         dns=not lenient and any(t in DNS_TARGETS for t in job.targets),
+        lenient=lenient,
         progress=progress,
         count=count,
     )

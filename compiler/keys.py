@@ -159,6 +159,7 @@ def resolve_keys(
     dns: bool = True,
     progress: Callable[[str], None] | None = None,
     count: Callable[[int], None] | None = None,
+    lenient: bool = False,
 ) -> KeyPhase:
     """Public keys for every selector, plus the key files and lock file the plan must write.
 
@@ -243,7 +244,9 @@ def resolve_keys(
                 )
                 continue
             if entry is not None:
-                if signer:
+                # lenient (validate): keys that live on another machine are not the file's
+                # fault; the lock's public key stands in for them.
+                if signer and not lenient:
                     problems.append(
                         Problem(
                             where,
