@@ -72,6 +72,16 @@ def _warn(job_or_loaded: driver.Job) -> None:
         _err(f"warning: {warning}")
 
 
+def _ask(yes: bool, question: str) -> bool:
+    """--yes answers; otherwise a person at a terminal must, and without one we refuse."""
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        _err("error: no terminal to ask for confirmation; re-run with --yes")
+        raise typer.Exit(1)
+    return typer.confirm(question, default=False)
+
+
 def _colour(no_color: bool) -> bool:
     return not no_color and not os.environ.get("NO_COLOR") and sys.stdout.isatty()
 
@@ -198,12 +208,7 @@ def apply(
     def confirm(pending: Plan) -> bool:
         if not quiet:
             typer.echo(as_text(pending, colour=colour), nl=False)
-        if yes:
-            return True
-        if not sys.stdin.isatty():
-            _err("error: no terminal to ask for confirmation; re-run with --yes")
-            raise typer.Exit(1)
-        return typer.confirm(f"Write these changes under {job.root}?", default=False)
+        return _ask(yes, f"Write these changes under {job.root}?")
 
     progress = KeyProgress(enabled=not quiet)
     try:
@@ -255,12 +260,7 @@ def keys_generate(
 
     def confirm(pending: Plan) -> bool:
         typer.echo(as_text(pending, colour=False, diffs=False), nl=False)
-        if yes:
-            return True
-        if not sys.stdin.isatty():
-            _err("error: no terminal to ask for confirmation; re-run with --yes")
-            raise typer.Exit(1)
-        return typer.confirm("Create these keys?", default=False)
+        return _ask(yes, "Create these keys?")
 
     progress = KeyProgress()
     try:

@@ -44,6 +44,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
+from mailauth.compiler.fsio import fsync_dir
+
 __all__ = [
     "ALGORITHMS",
     "ED25519",
@@ -291,14 +293,6 @@ def public_key_from_private(data: bytes, algorithm: str) -> PublicKeyInfo:
     return _ed25519_info(data)
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def make_key_dirs(directory: Path, dir_mode: int, uid: int | None, gid: int | None) -> list[Path]:
     """Create the missing directories down to ``directory``; return those we created.
 
@@ -367,9 +361,9 @@ def write_private_key(
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
 
-    _fsync_dir(directory)
+    fsync_dir(directory)
     for new_dir in created:
-        _fsync_dir(new_dir.parent)
+        fsync_dir(new_dir.parent)
 
 
 def link_into_place(tmp: Path, path: Path) -> None:
