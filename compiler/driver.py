@@ -14,6 +14,7 @@ from pathlib import Path
 from mailauth.compiler.apply import LOCK_NAME, write_plan
 from mailauth.compiler.build import build_model
 from mailauth.compiler.checksum import check, check_realised, plan_checksum
+from mailauth.compiler.forked import Forked, can_fork
 from mailauth.compiler.fsio import exclusive_lock
 from mailauth.compiler.keys import KeyPhase, lock_path, resolve_keys
 from mailauth.compiler.lint.gate import policy_gate
@@ -51,6 +52,8 @@ def open_job(config: Path, root: Path | None, targets: Sequence[str] | None) -> 
 
 
 SIGNERS = ("opendkim", "dkimpy_milter")
+#: From this many zones on, plan runs the policy rules in a forked child (compiler/forked.py).
+PARALLEL_MIN = 1000
 DNS_TARGETS = ("bind", "octodns")
 
 
@@ -118,10 +121,25 @@ def _plan(
     count: Callable[[int], None] | None = None,
 ) -> Plan:
     model, keys = prepare(job, today, generate=generate, progress=progress, count=count)
+
     # The policy rules (docs/rules.md): an error stops here, warnings become notes.
-    checks = [] if only_keys else policy_gate(job.loaded, model, keys.index, strict=job.strict)
+    def gate() -> list[str]:
+        return [] if only_keys else policy_gate(job.loaded, model, keys.index, strict=job.strict)
+
+    # With many zones the rules run in a child process while the files are planned here.
+    beside = Forked(gate) if len(model.zones) >= PARALLEL_MIN and can_fork() else None
+    checks = gate() if beside is None else []
     targets = () if only_keys else job.targets
-    result = compute_plan(model, job.loaded.config, job.root, targets, today, extra=keys.artifacts)
+    try:
+        result = compute_plan(
+            model, job.loaded.config, job.root, targets, today, extra=keys.artifacts
+        )
+    except BaseException:
+        if beside is not None:
+            beside.result()  # an error of the rules comes first, as when they ran first
+        raise
+    if beside is not None:
+        checks = beside.result()
     result.notes = [*keys.notes, *checks, *(n for n in result.notes if not only_keys)]
     result.inputs = dict(keys.read)
     return result

@@ -100,8 +100,12 @@ class Plan:
         return list(dict.fromkeys(c.reload for c in self.pending if c.reload))
 
 
+@functools.lru_cache(maxsize=1 << 17)
 def host_path(root: Path, path: str) -> Path:
-    """``path`` (absolute on the host) placed under ``root``; refuses to climb out of it."""
+    """``path`` (absolute on the host) placed under ``root``; refuses to climb out of it.
+
+    Cached: plan, the apply lock check and the writes ask for each file's place.
+    """
     pure = PurePosixPath(path)
     if not pure.is_absolute():
         raise PlanError(f"{path}: target paths must be absolute")
