@@ -6,10 +6,11 @@ import gc
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -20,6 +21,7 @@ from mailauth.schema.errors import ConfigError, Problem
 if TYPE_CHECKING:
     from mailauth.compiler import driver
     from mailauth.compiler.plan import Plan
+    from mailauth.compiler.report import KeyProgress
 
 # The pipeline (pydantic models, dnspython, cryptography, the backends) is imported by the
 # commands that run it, not here: `mailauth --help` and a mistyped option start quickly.
@@ -70,6 +72,29 @@ def _report_problems(problems: list[Problem]) -> None:
 def _warn(job_or_loaded: driver.Job) -> None:
     for warning in job_or_loaded.loaded.warnings:
         _err(f"warning: {warning}")
+
+
+def _run_apply(
+    job: driver.Job, confirm: Callable[[Plan], bool], progress: KeyProgress, **options: Any
+) -> Plan:
+    """driver.apply with the CLI's error reporting; a declined apply exits 1."""
+    from mailauth.compiler import driver
+    from mailauth.compiler.plan import PlanError
+
+    try:
+        result = driver.apply(job, confirm, progress=progress, **options)
+    except ConfigError as exc:
+        _report_problems(exc.problems)
+        raise typer.Exit(1) from None
+    except (PlanError, OSError) as exc:
+        _err(f"error: {exc}")
+        raise typer.Exit(1) from None
+    finally:
+        progress.close()
+    if result is None:
+        typer.echo("Nothing written.")
+        raise typer.Exit(1)
+    return result
 
 
 def _ask(yes: bool, question: str) -> bool:
@@ -195,8 +220,6 @@ def apply(
     strict: StrictOpt = False,
 ) -> None:
     """Write the planned changes atomically (backups kept) and say what to reload."""
-    from mailauth.compiler import driver
-    from mailauth.compiler.plan import PlanError
     from mailauth.compiler.report import KeyProgress, as_text, summary
 
     job = replace(_open(config, root, target), strict=strict)
@@ -210,20 +233,7 @@ def apply(
             typer.echo(as_text(pending, colour=colour), nl=False)
         return _ask(yes, f"Write these changes under {job.root}?")
 
-    progress = KeyProgress(enabled=not quiet)
-    try:
-        result = driver.apply(job, confirm, expect_checksum=checksum, progress=progress)
-    except ConfigError as exc:
-        _report_problems(exc.problems)
-        raise typer.Exit(1) from None
-    except (PlanError, OSError) as exc:
-        _err(f"error: {exc}")
-        raise typer.Exit(1) from None
-    finally:
-        progress.close()
-    if result is None:
-        typer.echo("Nothing written.")
-        raise typer.Exit(1)
+    result = _run_apply(job, confirm, KeyProgress(enabled=not quiet), expect_checksum=checksum)
     if not result.pending:
         typer.echo("No changes: everything under the root is up to date.")
         return
@@ -244,7 +254,6 @@ def keys_generate(
 ) -> None:
     """Create missing private keys (0600) and record their public halves in mailauth.lock."""
     from mailauth.compiler import driver
-    from mailauth.compiler.plan import PlanError
     from mailauth.compiler.report import KeyProgress, as_text
 
     job = _open(config, root, None)
@@ -262,20 +271,7 @@ def keys_generate(
         typer.echo(as_text(pending, colour=False, diffs=False), nl=False)
         return _ask(yes, "Create these keys?")
 
-    progress = KeyProgress()
-    try:
-        result = driver.apply(job, confirm, only_keys=True, progress=progress)
-    except ConfigError as exc:
-        _report_problems(exc.problems)
-        raise typer.Exit(1) from None
-    except (PlanError, OSError) as exc:
-        _err(f"error: {exc}")
-        raise typer.Exit(1) from None
-    finally:
-        progress.close()
-    if result is None:
-        typer.echo("Nothing written.")
-        raise typer.Exit(1)
+    result = _run_apply(job, confirm, KeyProgress(), only_keys=True)
     made = [c.path for c in result.pending if c.create_only]
     typer.echo(f"{len(made)} key(s) created." if made else "All keys exist; nothing to do.")
 

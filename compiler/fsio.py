@@ -117,6 +117,27 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def write_temp(tmp: Path, data: bytes, mode: int, uid: int, gid: int, *, sync: bool) -> None:
+    """Create ``tmp`` 0600 (a secret is never readable, even for an instant), fill it, then
+    set owner and final mode; on any failure it is removed again."""
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        if sync:
+            os.fsync(fd)
+        if uid != -1 or gid != -1:
+            os.fchown(fd, uid, gid)
+        os.fchmod(fd, mode)
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    os.close(fd)
+
+
 def write_atomic(
     path: Path,
     data: bytes,
@@ -138,22 +159,7 @@ def write_atomic(
     if sweep:
         remove_stale_temps(path)
     tmp = temp_path(path)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    try:
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
-        os.fsync(fd)
-        if uid != -1 or gid != -1:
-            os.fchown(fd, uid, gid)
-        os.fchmod(fd, mode)
-    except BaseException:
-        os.close(fd)
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
-    os.close(fd)
+    write_temp(tmp, data, mode, uid, gid, sync=True)
     os.replace(tmp, path)
     fsync_dir(path.parent)
 
@@ -245,20 +251,8 @@ class Batch:
             ensure_dir(path.parent, dir_mode)
         uid, gid = _ids(owner, group)
         tmp = temp if temp is not None else temp_path(path)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            if uid != -1 or gid != -1:
-                os.fchown(fd, uid, gid)
-            os.fchmod(fd, mode)
-        except BaseException:
-            os.close(fd)
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-            raise
-        os.close(fd)
+        # No fsync per file: commit syncs the whole filesystem once for the batch.
+        write_temp(tmp, data, mode, uid, gid, sync=False)
         self.pending.append((tmp, path, create_only))
         self.dirs.add(path.parent)
 
