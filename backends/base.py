@@ -44,6 +44,13 @@ class Artifact:
     ``rooted`` is False for files beside mailauth.yaml (the lock file), which --root does
     not move. ``create_only`` files (private keys) are written once and never replaced.
     ``placeholder`` stands in for content not known until apply (a key not yet generated).
+
+    ``mode`` is the mode of a file mailauth creates. A file it replaces keeps its own mode,
+    and (when mailauth runs as root) its owner and group, unless the artifact requires
+    them: ``owner``/``group`` when set, and ``mode`` when ``mode_fixed`` (or ``secret``) is
+    set. An admin's 0640 root:bind zone stays so; a private key is always 0600.
+    ``key_store`` (private keys) is the top directory that gets ``dir_mode`` and the key
+    owner; missing directories above it are shared ones (``/etc``), made 0755.
     """
 
     path: str
@@ -60,6 +67,8 @@ class Artifact:
     create_only: bool = False
     dir_mode: int = 0o755
     placeholder: str | None = None
+    mode_fixed: bool = False
+    key_store: str | None = None  # made with dir_mode; directories above it 0755
 
     def render(self, current: bytes | None, ctx: EditContext) -> bytes:
         """The bytes this file should hold, given what it holds now."""

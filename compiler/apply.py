@@ -14,7 +14,10 @@ from mailauth.compiler.dkimkeys import link_into_place, make_key_dirs, write_pri
 from mailauth.compiler.fsio import (
     BATCH_MIN,
     Batch,
+    check_path,
+    ensure_dir,
     remove,
+    remove_key_temps,
     remove_stale_temps_of,
     write_atomic,
 )
@@ -24,13 +27,25 @@ LOCK_NAME = "apply.lock"
 
 
 def backup_path(root: Path, backups: str, stamp: str, path: str) -> Path:
-    return host_path(root, f"{backups.rstrip('/')}/{stamp}{path}")
+    """Where the old content of ``path`` is kept, checked as every write is (no symlink)."""
+    saved = host_path(root, f"{backups.rstrip('/')}/{stamp}{path}")
+    check_path(root, saved)
+    return saved
+
+
+def checked_location(root: Path, change: FileChange) -> Path:
+    """Where ``change`` writes, checked again just before the write: no symlink on the
+    way below the root (or below the config's directory, for the lock file), nothing but
+    a regular file at the end. The plan checked the same; this catches a link made since."""
+    target = change.location(root)
+    check_path(root if change.rooted else target.parent, target)
+    return target
 
 
 def _write(root: Path, change: FileChange, backups: str, stamp: str) -> None:
-    target = change.location(root)
+    target = checked_location(root, change)
     if change.create_only:
-        _create_once(target, change)
+        _create_once(root, target, change)
         return
     if change.old is not None and change.rooted:
         # Backups may hold secrets (a replaced config with a password): owner-only.
@@ -48,12 +63,21 @@ def _write(root: Path, change: FileChange, backups: str, stamp: str) -> None:
         group=change.group,
         dir_mode=change.dir_mode,
         sweep=False,
+        ids=change.ids,
     )
 
 
-def _create_once(target: Path, change: FileChange) -> None:
+def _shared_dirs(root: Path, change: FileChange) -> None:
+    """Make the directories above a key store as shared ones (0755), so that the store's
+    own mode and owner (0700/0750, the signer) do not spread up to ``/etc``."""
+    if change.key_store is not None:
+        ensure_dir(host_path(root, change.key_store).parent, 0o755)
+
+
+def _create_once(root: Path, target: Path, change: FileChange) -> None:
     """Private keys: written once, 0600, never over an existing file."""
     assert change.new is not None and change.placeholder is None
+    _shared_dirs(root, change)
     uid = pwd.getpwnam(change.owner).pw_uid if change.owner else None
     gid = grp.getgrnam(change.group).gr_gid if change.group else None
     write_private_key(target, change.new, uid=uid, gid=gid, dir_mode=change.dir_mode)
@@ -68,11 +92,16 @@ def write_order(pending: list[FileChange]) -> list[FileChange]:
     come just before the manifest. An edit that reacts to other files changing (a
     hand-kept zone's serial bump) is written before them: killed in between, the next run
     still sees them change and bumps again, whereas the other way round the bump would be
-    lost for good. Everything else keeps the plan's order.
+    lost for good. Private keys come first of all, before the zone files, octodns files
+    and lock that publish them: killed in between, the next run finds the key on disk and
+    adopts it, whereas a record published first would name a key that does not exist.
+    Everything else keeps the plan's order.
     """
     deletes = [c for c in pending if c.op == "delete"]
-    watchers = [c for c in pending if c.op != "delete" and c.after]
-    rest = watchers + [c for c in pending if c.op != "delete" and not c.after]
+    keys = [c for c in pending if c.op != "delete" and c.create_only]
+    others = [c for c in pending if c.op != "delete" and not c.create_only]
+    watchers = [c for c in others if c.after]
+    rest = keys + watchers + [c for c in others if not c.after]
     manifests = [
         i for i, c in enumerate(rest) if c.rooted and PurePosixPath(c.path).name == MANIFEST_NAME
     ]
@@ -86,6 +115,11 @@ def write_plan(plan: Plan, now: datetime, backups: str) -> list[FileChange]:
     # An apply killed mid-write leaves ".NAME.mailauth-tmp-PID" beside a target: sweep
     # those of every file of the plan (written or not) first, one listing per directory.
     remove_stale_temps_of(change.location(plan.root) for change in plan.changes)
+    # A key temp file (".NAME.<hex>.tmp") left by a kill is a whole private key: under the
+    # lock no other writer is alive, so every one in the key directories goes.
+    for directory in {c.location(plan.root).parent for c in plan.changes if c.create_only}:
+        check_path(plan.root, directory / "probe")
+        remove_key_temps(directory)
     order = write_order(plan.pending)
     if len(order) >= BATCH_MIN:
         for group in _groups(order):
@@ -132,15 +166,29 @@ def _write_group(root: Path, group: list[FileChange], backups: str, stamp: str) 
     The backups of the files replaced are in place, and synced, before any file is.
     """
     saved = Batch()
-    for change in group:
-        if change.old is not None and change.rooted and not change.create_only:
-            path = backup_path(root, backups, stamp, change.path)
-            saved.stage(path, change.old, 0o600, dir_mode=0o700)
-    saved.commit(link_into_place)
+    try:
+        for change in group:
+            if change.old is not None and change.rooted and not change.create_only:
+                path = backup_path(root, backups, stamp, change.path)
+                saved.stage(path, change.old, 0o600, dir_mode=0o700)
+        saved.commit(link_into_place)
+    except BaseException:
+        saved.discard()
+        raise
     batch = Batch()
+    try:
+        _stage_group(root, group, batch)
+        batch.commit(link_into_place)
+    except BaseException:
+        batch.discard()  # a staged key's temp file is a whole private key: never left behind
+        raise
+
+
+def _stage_group(root: Path, group: list[FileChange], batch: Batch) -> None:
+    """Stage every change of ``group`` in ``batch`` (see _write_group)."""
     ids: dict[tuple[str | None, str | None], tuple[int | None, int | None]] = {}
     for change in group:
-        target = change.location(root)
+        target = checked_location(root, change)
         if change.op == "delete":
             batch.remove(target)
             continue
@@ -148,7 +196,7 @@ def _write_group(root: Path, group: list[FileChange], backups: str, stamp: str) 
         if not change.create_only:
             batch.stage(
                 target, change.new, change.mode, owner=change.owner, group=change.group,
-                dir_mode=change.dir_mode,
+                dir_mode=change.dir_mode, ids=change.ids,
             )  # fmt: skip
             continue
         # A private key: never over an existing file, in directories made as the key store's.
@@ -167,8 +215,13 @@ def _write_group(root: Path, group: list[FileChange], backups: str, stamp: str) 
         mode = change.dir_mode
 
         def parents(
-            directory: Path, mode: int = mode, uid: int | None = uid, gid: int | None = gid
+            directory: Path,
+            mode: int = mode,
+            uid: int | None = uid,
+            gid: int | None = gid,
+            change: FileChange = change,
         ) -> None:
+            _shared_dirs(root, change)
             make_key_dirs(directory, mode, uid, gid)
 
         # Named as write_private_key names its temporary files.
@@ -177,4 +230,3 @@ def _write_group(root: Path, group: list[FileChange], backups: str, stamp: str) 
             target, change.new, 0o600, owner=change.owner, group=change.group,
             create_only=True, new_dirs=parents, temp=temp,
         )  # fmt: skip
-    batch.commit(link_into_place)

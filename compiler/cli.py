@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import shlex
 import sys
 from collections.abc import Callable
 from dataclasses import replace
@@ -135,19 +136,24 @@ def init(
         _err(f"error: {config} exists; use --force to overwrite it")
         raise typer.Exit(1)
     config.write_text(STARTER)
-    typer.echo(f"wrote {config}; edit it, then run `mailauth plan -c {config}`")
+    command = shlex.join(["mailauth", "plan", "-c", str(config)])
+    typer.echo(f"wrote {config}; edit it, then run `{command}`")
 
 
 @app.command()
 def validate(config: ConfigOpt = Path("mailauth.yaml")) -> None:
     """Check mailauth.yaml (schema and policy rules); exit 0 if valid, 1 if not."""
     from mailauth.compiler import driver
+    from mailauth.compiler.plan import PlanError
 
     job = _open(config, None, None)
     try:
         model, warnings = driver.checked_model(job, lenient=True)
     except ConfigError as exc:
         _report_problems(exc.problems)
+        raise typer.Exit(1) from None
+    except (PlanError, OSError) as exc:
+        _err(f"error: {exc}")
         raise typer.Exit(1) from None
     for warning in warnings:
         _err(warning)
@@ -179,7 +185,7 @@ def plan(
     except ConfigError as exc:
         _report_problems(exc.problems)
         raise typer.Exit(1) from None
-    except PlanError as exc:
+    except (PlanError, OSError) as exc:
         _err(f"error: {exc}")
         raise typer.Exit(1) from None
     digest = driver.checksum(job, result)
@@ -239,6 +245,7 @@ def apply(
         return
     typer.echo(f"Applied under {job.root}. " + summary(result))
     if result.reloads:
+        # As the backends wrote them: each quotes the paths it puts in its command.
         typer.echo("Now run: " + "; ".join(result.reloads))
 
 
@@ -327,6 +334,18 @@ def main() -> None:
         app()
     except SystemExit as exc:
         status = _exit_status(exc.code)
+    except KeyboardInterrupt:
+        print("interrupted; files are each old or new (see `mailauth plan`)", file=sys.stderr)
+        status = 130
+    except Exception as exc:  # a bug, or input no check caught: a message, never a traceback
+        if os.environ.get("MAILAUTH_DEBUG"):
+            raise
+        print(
+            f"error: {type(exc).__name__}: {exc} (a mailauth bug: please report it; "
+            "MAILAUTH_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
+        status = 1
     else:
         status = 0
     # Freeing that graph object by object, as the interpreter does on its way out, takes

@@ -15,12 +15,22 @@ from mailauth.compiler.apply import LOCK_NAME, write_plan
 from mailauth.compiler.build import build_model
 from mailauth.compiler.checksum import check, check_realised, plan_checksum
 from mailauth.compiler.forked import Forked, can_fork
-from mailauth.compiler.fsio import exclusive_lock
+from mailauth.compiler.fsio import UnsafePath, check_path, exclusive_lock
 from mailauth.compiler.keys import KeyPhase, lock_path, resolve_keys
 from mailauth.compiler.lint.gate import policy_gate
 from mailauth.compiler.model import MailModel
-from mailauth.compiler.plan import Plan, compute_plan, host_path, selected_targets
-from mailauth.schema.validate import LoadedConfig, load_config
+from mailauth.compiler.plan import (
+    Plan,
+    PlanError,
+    check_claims,
+    compute_plan,
+    host_path,
+    read_under,
+    render_all,
+    selected_targets,
+)
+from mailauth.schema.errors import ConfigError, Problem
+from mailauth.schema.validate import LoadedConfig, dotted, load_config
 
 
 @dataclass(frozen=True)
@@ -55,6 +65,25 @@ SIGNERS = ("opendkim", "dkimpy_milter")
 #: From this many zones on, plan runs the policy rules in a forked child (compiler/forked.py).
 PARALLEL_MIN = 1000
 DNS_TARGETS = ("bind", "octodns")
+
+
+def located(job: Job, exc: PlanError) -> ConfigError | PlanError:
+    """A PlanError that knows its field, as a ConfigError naming FILE:LINE:COL."""
+    if exc.field is None:
+        return exc
+    where = job.loaded.source.where(exc.field)
+    return ConfigError([Problem(where, dotted(exc.field), exc.message)])
+
+
+def check_render(job: Job, model: MailModel, keys: KeyPhase) -> None:
+    """The checks of plan that need no disk: every selected target renders, every path is
+    absolute, free of '..' and claimed once. validate runs them, so that a file validate
+    calls valid does not then fail plan for its own content."""
+    try:
+        pairs = [*render_all(model, job.loaded.config, job.targets), *keys.artifacts]
+        check_claims(job.root, job.loaded.config, pairs)
+    except PlanError as exc:
+        raise located(job, exc) from None
 
 
 def has_signer(job: Job) -> bool:
@@ -108,7 +137,9 @@ def checked_model(
     another door; the warnings come back as notes.
     """
     model, keys = prepare(job, today or _today(), generate=False, lenient=lenient)
-    return model, policy_gate(job.loaded, model, keys.index, strict=job.strict)
+    checks = policy_gate(job.loaded, model, keys.index, strict=job.strict)
+    check_render(job, model, keys)
+    return model, checks
 
 
 def _plan(
@@ -134,9 +165,11 @@ def _plan(
         result = compute_plan(
             model, job.loaded.config, job.root, targets, today, extra=keys.artifacts
         )
-    except BaseException:
+    except BaseException as exc:
         if beside is not None:
             beside.result()  # an error of the rules comes first, as when they ran first
+        if isinstance(exc, PlanError):
+            raise located(job, exc) from None
         raise
     if beside is not None:
         checks = beside.result()
@@ -145,21 +178,34 @@ def _plan(
     return result
 
 
-def _read_now(path: Path) -> bytes | OSError | None:
+def _read_now(base: Path, path: Path) -> bytes | PlanError | None:
+    """``path`` as plan reads it (no symlink, no FIFO, at most READ_LIMIT bytes)."""
     try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
+        read = read_under(base, path)
+    except PlanError as exc:
         return exc
+    return None if read is None else read[0]
 
 
 def unchanged_since(result: Plan) -> bool:
     """Every file ``result`` was computed from still holds what it read (or is still absent)."""
     for change in result.changes:
-        if _read_now(change.location(result.root)) != change.old:
+        where = change.location(result.root)
+        base = result.root if change.rooted else where.parent
+        if _read_now(base, where) != change.old:
             return False
-    return all(_read_now(path) == data for path, data in result.inputs.items())
+    return all(_read_now(result.root, path) == data for path, data in result.inputs.items())
+
+
+def _lock_file(job: Job) -> Path:
+    """The apply lock under the root, refused if a symlink leads to it (fsio.check_path)."""
+    state = job.loaded.config.state
+    path = host_path(job.root, state.directory.rstrip("/") + "/" + LOCK_NAME)
+    try:
+        check_path(job.root, path)
+    except UnsafePath as exc:
+        raise located(job, PlanError(str(exc), ("state", "directory"))) from None
+    return path
 
 
 def plan(job: Job, today: date | None = None) -> Plan:
@@ -222,7 +268,7 @@ def apply(
         # kept if no file it was made from has changed since, else made again.
         current = realised()
         job.root.mkdir(parents=True, exist_ok=True)
-        with exclusive_lock(host_path(job.root, state.directory.rstrip("/") + "/" + LOCK_NAME)):
+        with exclusive_lock(_lock_file(job)):
             if not unchanged_since(current):
                 current = realised()
             return _confirm_and_write(current, confirm, moment, state.backups)
@@ -230,7 +276,7 @@ def apply(
     reviewed = _plan(job, moment.date(), generate=False, only_keys=only_keys)
     check(expect_checksum, checksum(job, reviewed))
     job.root.mkdir(parents=True, exist_ok=True)
-    with exclusive_lock(host_path(job.root, state.directory.rstrip("/") + "/" + LOCK_NAME)):
+    with exclusive_lock(_lock_file(job)):
         reviewed = _plan(job, moment.date(), generate=False, only_keys=only_keys)
         check(expect_checksum, checksum(job, reviewed))  # another apply may have run meanwhile
         current = realised()

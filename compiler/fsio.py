@@ -4,19 +4,175 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import fcntl
 import grp
 import os
 import pwd
+import re
+import stat
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 TEMP_MARK = ".mailauth-tmp-"
+#: Key temp files (``.NAME.<16 hex>.tmp``): each holds a whole private key until linked.
+KEY_TEMP = re.compile(r"^\.(?P<name>.+)\.[0-9a-f]{16}\.tmp$")
+#: The most mailauth reads of one file: a FIFO or a device never gets to fill memory.
+READ_LIMIT = 64 * 1024 * 1024
+
+
+class UnsafePath(OSError):
+    """A path under the root leads through a symlink, or names something not a file."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _trusted_link(link: Path, st: os.stat_result) -> bool:
+    """A symlink only the administrator could have made: owned by root, in a directory
+    that no one but root may write (``/var/run -> /run`` on a Debian host)."""
+    if st.st_uid != 0:
+        return False
+    try:
+        parent = os.lstat(link.parent)
+    except OSError:
+        return False
+    return parent.st_uid == 0 and not parent.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+
+
+def check_path(root: Path, path: Path, *, what: str = "") -> os.stat_result | None:
+    """Refuse ``path`` unless every component below ``root`` is a real directory and the
+    file itself is absent or a regular file; return its lstat (None: absent).
+
+    Components are examined with lstat, never followed. Below a staging root (anything
+    but ``/``) no symlink is accepted at all: the tree may come from a pull request, and
+    a link would carry a read or a write outside it. With ``--root /`` the paths are the
+    host's own, and a directory link that only root could have made (owned by root, in a
+    directory only root can write: ``/var/run -> /run``) is followed; any other link is
+    refused. The file itself is never a symlink, FIFO, socket or device, whatever the
+    root. ``root`` itself is the user's choice and is not examined.
+    """
+    label = what or str(path)
+    try:
+        rel = path.relative_to(root)
+    except ValueError:
+        raise UnsafePath(f"{label}: not under the root {root}") from None
+    parts = rel.parts
+    if not parts or ".." in parts:
+        raise UnsafePath(f"{label}: not a file under the root {root}")
+    current = root
+    for index, part in enumerate(parts):
+        current = current / part
+        try:
+            st = os.lstat(current)
+        except FileNotFoundError:
+            return None  # the rest does not exist yet: apply makes real directories
+        except NotADirectoryError:
+            raise UnsafePath(f"{label}: {current.parent} is not a directory") from None
+        last = index == len(parts) - 1
+        if stat.S_ISLNK(st.st_mode):
+            if not last and root == Path("/") and _trusted_link(current, st):
+                try:
+                    target = os.stat(current)
+                except OSError:
+                    raise UnsafePath(f"{label}: {current} is a dangling symlink") from None
+                if stat.S_ISDIR(target.st_mode):
+                    continue
+            raise UnsafePath(
+                f"{label}: {current} is a symlink; mailauth does not follow symlinks "
+                "under the root (replace it with the real directory or file)"
+            )
+        if not last:
+            if not stat.S_ISDIR(st.st_mode):
+                raise UnsafePath(f"{label}: {current} is not a directory")
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            raise UnsafePath(f"{label}: is a directory, expected a file")
+        if not stat.S_ISREG(st.st_mode):
+            raise UnsafePath(
+                f"{label}: is not a regular file (a FIFO, socket or device); "
+                "mailauth neither reads nor replaces it"
+            )
+        return st
+    return None  # pragma: no cover - parts is never empty
+
+
+def read_checked(root: Path, path: Path, *, what: str = "") -> tuple[bytes, os.stat_result] | None:
+    """The bytes of ``path`` and its stat, after ``check_path``; None if it is absent.
+
+    Opened without following a symlink and without blocking (a FIFO swapped in after the
+    check cannot hang the plan), checked again as a regular file once open, and never
+    read past ``READ_LIMIT``.
+    """
+    label = what or str(path)
+    if check_path(root, path, what=what) is None:
+        return None
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UnsafePath(f"{label}: is a symlink; mailauth does not follow it") from None
+        raise
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise UnsafePath(f"{label}: is not a regular file")
+        if st.st_size > READ_LIMIT:
+            raise UnsafePath(f"{label}: larger than {READ_LIMIT // (1024 * 1024)} MiB")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > READ_LIMIT:
+                raise UnsafePath(f"{label}: larger than {READ_LIMIT // (1024 * 1024)} MiB")
+            chunks.append(chunk)
+        return b"".join(chunks), st
+    finally:
+        os.close(fd)
+
+
+def remove_key_temps(directory: Path) -> list[Path]:
+    """Delete key temp files (``.NAME.<hex>.tmp``) in ``directory``: each is a whole
+    private key that a killed writer never linked into place. Called under the apply
+    lock, so no writer of this root is alive to own one."""
+    try:
+        names = os.listdir(directory)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    removed: list[Path] = []
+    for name in names:
+        if KEY_TEMP.match(name) is None:
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            (directory / name).unlink()
+            removed.append(directory / name)
+    if removed:
+        fsync_dir(directory)
+    return removed
 
 
 def _ids(owner: str | None, group: str | None) -> tuple[int, int]:
     uid = pwd.getpwnam(owner).pw_uid if owner else -1
     gid = grp.getgrnam(group).gr_gid if group else -1
+    return uid, gid
+
+
+def _pick_ids(owner: str | None, group: str | None, ids: tuple[int, int] | None) -> tuple[int, int]:
+    """Named owner and group win; otherwise the carried-over ``ids`` (-1: leave as is)."""
+    uid, gid = _ids(owner, group)
+    if ids is not None:
+        uid = ids[0] if uid == -1 else uid
+        gid = ids[1] if gid == -1 else gid
     return uid, gid
 
 
@@ -147,15 +303,17 @@ def write_atomic(
     group: str | None = None,
     dir_mode: int = 0o755,
     sweep: bool = True,
+    ids: tuple[int, int] | None = None,
 ) -> None:
     """Temp file beside the target, fsync, mode and owner set, then one rename.
 
     The temp file is created 0600 so that a secret is never readable, even for an instant;
     the final mode is set before the rename makes it visible. ``sweep=False``: the caller
-    has removed stale temp files already (``remove_stale_temps_of``).
+    has removed stale temp files already (``remove_stale_temps_of``). ``ids``: the uid and
+    gid to give it when no owner/group is named (those of the file it replaces).
     """
     ensure_dir(path.parent, dir_mode)
-    uid, gid = _ids(owner, group)
+    uid, gid = _pick_ids(owner, group, ids)
     if sweep:
         remove_stale_temps(path)
     tmp = temp_path(path)
@@ -176,7 +334,7 @@ def remove(path: Path, *, sweep: bool = True) -> None:
 def exclusive_lock(path: Path) -> Iterator[None]:
     """Hold an flock on ``path`` so two applies on one root run one after the other."""
     ensure_dir(path.parent, 0o755)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -237,24 +395,33 @@ class Batch:
         create_only: bool = False,
         new_dirs: Callable[[Path], None] | None = None,
         temp: Path | None = None,
+        ids: tuple[int, int] | None = None,
     ) -> None:
         """Write ``data`` to the temporary file of ``path`` (renamed by ``commit``).
 
         ``create_only``: ``commit`` links it into place and fails if ``path`` exists (a
         private key is never replaced). ``new_dirs`` makes missing parent directories
         (default: ``ensure_dir`` with ``dir_mode``). ``temp``: the temporary file's name
-        (default: ``temp_path(path)``).
+        (default: ``temp_path(path)``). ``ids``: as for ``write_atomic``.
         """
         if new_dirs is not None:
             new_dirs(path.parent)
         else:
             ensure_dir(path.parent, dir_mode)
-        uid, gid = _ids(owner, group)
+        uid, gid = _pick_ids(owner, group, ids)
         tmp = temp if temp is not None else temp_path(path)
         # No fsync per file: commit syncs the whole filesystem once for the batch.
         write_temp(tmp, data, mode, uid, gid, sync=False)
         self.pending.append((tmp, path, create_only))
         self.dirs.add(path.parent)
+
+    def discard(self) -> None:
+        """Remove the temporary files staged so far (an error or ^C before ``commit``):
+        a key's temporary file is a whole private key that must not stay behind."""
+        for tmp, _path, _create_only in self.pending:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+        self.pending.clear()
 
     def remove(self, path: Path) -> None:
         """Delete ``path`` at ``commit`` (after the renames)."""
@@ -276,14 +443,18 @@ class Batch:
         """
         if not self.pending and not self.removals:
             return
-        self._sync()
-        for tmp, path, create_only in self.pending:
-            if create_only:
-                link(tmp, path)
-                with contextlib.suppress(FileNotFoundError):
-                    tmp.unlink()
-            else:
-                os.replace(tmp, path)
+        try:
+            self._sync()
+            for tmp, path, create_only in self.pending:
+                if create_only:
+                    link(tmp, path)
+                    with contextlib.suppress(FileNotFoundError):
+                        tmp.unlink()
+                else:
+                    os.replace(tmp, path)
+        except BaseException:
+            self.discard()  # what is not in place yet goes, key temp files above all
+            raise
         for path in self.removals:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import grp
 import os
 import pwd
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -19,8 +20,9 @@ from typing import Any
 from mailauth.backends.base import Artifact
 from mailauth.compiler.build import KnownKey, key_path
 from mailauth.compiler.dkimkeys import new_keys, public_key_from_private
+from mailauth.compiler.fsio import UnsafePath, check_path
 from mailauth.compiler.lockfile import Lock, LockEntry, read_lock, render_lock
-from mailauth.compiler.plan import PlanError, host_path
+from mailauth.compiler.plan import PlanError, host_path, read_under
 from mailauth.schema.errors import ConfigError, Problem
 from mailauth.schema.models import Config, DkimSelector
 from mailauth.schema.validate import LoadedConfig, dotted
@@ -29,8 +31,26 @@ PENDING_KEY = "(new-key-generated-by-apply)"
 KEYS_TARGET = "keys"
 
 
+def beside_config(loaded: LoadedConfig, name: str, field: str) -> Path:
+    """``name`` (relative) in the config's directory, refused when it leaves it: an
+    absolute path, a '..', or a symlink on the way or at the end (fsio.check_path with the
+    config's directory as the root). The schema refuses the first two; this guards the
+    disk as it is when mailauth runs."""
+    base = loaded.path.resolve().parent
+    where = loaded.source.where((field,))
+    pure = Path(name)
+    if pure.is_absolute() or ".." in pure.parts or not pure.parts or "\0" in name:
+        raise ConfigError([Problem(where, field, f"{name!r}: must stay in {base}")])
+    path = base.joinpath(*pure.parts)
+    try:
+        check_path(base, path, what=name)
+    except UnsafePath as exc:
+        raise ConfigError([Problem(where, field, f"{exc}; it must stay in {base}")]) from None
+    return path
+
+
 def lock_path(loaded: LoadedConfig) -> Path:
-    return loaded.path.resolve().parent / loaded.config.lock_file
+    return beside_config(loaded, loaded.config.lock_file, "lock_file")
 
 
 @dataclass
@@ -81,7 +101,10 @@ def _check_inline(
     notes = phase.notes
     try:
         where = host_path(root, path)
-        disk = where.read_bytes()
+        read = read_under(root, where, label=path)
+        if read is None:
+            raise FileNotFoundError(path)
+        disk = read[0]
         phase.read[where] = disk
     except (OSError, PlanError):
         notes.append(
@@ -194,11 +217,10 @@ def resolve_keys(
             entry = lock.get(ident)
             try:
                 where_on_disk = host_path(root, path)
-                disk = where_on_disk.read_bytes()
-            except FileNotFoundError:
-                disk = None
-            except (OSError, PlanError) as exc:
-                problems.append(Problem(where, dotted(field_path), f"{path}: cannot read ({exc})"))
+                read = read_under(root, where_on_disk, label=path)
+                disk = None if read is None else read[0]
+            except PlanError as exc:
+                problems.append(Problem(where, dotted(field_path), str(exc)))
                 continue
             phase.read[where_on_disk] = disk
             if disk is not None:
@@ -266,8 +288,8 @@ def resolve_keys(
                         dotted(field_path),
                         f"{lock_file} is missing, and the DKIM record of {name} needs the public "
                         "key it holds: restore it from version control (git checkout "
-                        f"{lock_file.name}), or run `mailauth apply` on the mail host, with a "
-                        "signer target, to create the keys and the lock",
+                        f"{shlex.quote(lock_file.name)}), or run `mailauth apply` on the mail "
+                        "host, with a signer target, to create the keys and the lock",
                     )
                 )
                 continue
@@ -278,8 +300,10 @@ def resolve_keys(
                 )
                 continue
             phase.new_keys.append(f"{path} ({sel.algorithm}-{sel.key_bits})")
+            store = config.keys.directory.rstrip("/")
             common = {
                 "path": path,
+                "key_store": store if path.startswith(store + "/") else str(Path(path).parent),
                 "mode": 0o600,
                 "secret": True,
                 "owned": False,

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from mailauth.compiler.fsio import read_checked
 from mailauth.schema.errors import ConfigError, Problem
 
 LOCK_VERSION = 1
@@ -40,11 +41,20 @@ def _bad(path: Path, message: str) -> ConfigError:
 
 
 def read_lock(path: Path) -> Lock:
-    """The entries of ``path``; an absent file is an empty lock."""
+    """The entries of ``path``; an absent file is an empty lock.
+
+    Read as plan reads (fsio.read_checked): a regular file, not through a symlink, capped.
+    """
     try:
-        raw = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+        read = read_checked(path.parent, path)
+    except OSError as exc:
+        raise _bad(path, f"cannot read: {exc}") from None
+    if read is None:
         return {}
+    try:
+        raw = read[0].decode("utf-8")
+    except UnicodeDecodeError:
+        raise _bad(path, "not UTF-8 text; restore it from version control") from None
     try:
         doc = json.loads(raw)
     except ValueError as exc:

@@ -5,10 +5,15 @@ The plan reads and never writes. Apply recomputes it under a lock and writes exa
 
 from __future__ import annotations
 
+import base64
+import binascii
 import difflib
 import functools
 import hashlib
 import json
+import os
+import re
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -16,6 +21,7 @@ from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from mailauth.backends import REGISTRY, Artifact, EditContext, EditError
+from mailauth.compiler.fsio import UnsafePath, read_checked
 from mailauth.compiler.model import MailModel
 from mailauth.schema.errors import ConfigError, Problem
 from mailauth.schema.models import Config
@@ -24,8 +30,58 @@ Operation = Literal["create", "update", "delete", "unchanged"]
 MANIFEST_NAME = "manifest.json"
 
 
+Field = tuple[str | int, ...]
+
+
 class PlanError(Exception):
-    """The plan cannot be made (a path escapes --root, a file to edit is missing...)."""
+    """The plan cannot be made (a path escapes --root, a file to edit is missing...).
+
+    ``field`` is the place in mailauth.yaml the error comes from (``("targets", "bind")``),
+    when known: the driver turns it into FILE:LINE:COL.
+    """
+
+    def __init__(self, message: str, field: Field | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+#: Existing files at these paths may be replaced by the target that names them on a first
+#: run (no manifest entry yet): the config file the Debian package installs, which a
+#: Debian admin expects mailauth to take over. Any other existing file that mailauth did
+#: not write is refused. A backend may declare its own as ``distribution_files``.
+DISTRIBUTION_FILES: dict[str, frozenset[str]] = {
+    "opendkim": frozenset({"/etc/opendkim.conf"}),
+    "opendmarc": frozenset({"/etc/opendmarc.conf"}),
+    "dkimpy_milter": frozenset({"/etc/dkimpy-milter/dkimpy-milter.conf"}),
+}
+
+_PEM_PRIVATE = re.compile(rb"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----|PuTTY-User-Key-File-")
+_BASE64_TOKEN = re.compile(rb"\s*[A-Za-z0-9+/]{40,90}={0,2}\s*")
+
+
+def looks_private(data: bytes | None) -> bool:
+    """Content that looks like a private key, wherever it is found: a PEM or OpenSSH
+    private key, or a bare base64 Ed25519 seed (dkimpy's key file). Never shown."""
+    if not data:
+        return False
+    if _PEM_PRIVATE.search(data):
+        return True
+    if len(data) <= 100 and _BASE64_TOKEN.fullmatch(data):
+        try:
+            raw = base64.b64decode(data.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            return False
+        return len(raw) in (32, 64)
+    return False
+
+
+def distribution_files(target: str) -> frozenset[str]:
+    """The known config files of ``target`` it may take over (see DISTRIBUTION_FILES)."""
+    declared = getattr(REGISTRY.get(target), "distribution_files", None)
+    if isinstance(declared, frozenset | set | tuple | list):
+        return frozenset(str(p) for p in declared)
+    return DISTRIBUTION_FILES.get(target, frozenset())
 
 
 @dataclass(frozen=True)
@@ -46,6 +102,13 @@ class FileChange:
     dir_mode: int = 0o755
     placeholder: str | None = None
     after: tuple[str, ...] = ()
+    ids: tuple[int, int] | None = None  # uid, gid carried over from the file replaced
+    key_store: str | None = None
+
+    @property
+    def confidential(self) -> bool:
+        """Shown only as a fingerprint: a secret, or content that looks like a key."""
+        return self.secret or looks_private(self.old) or looks_private(self.new)
 
     def location(self, root: Path) -> Path:
         """Where the file really is: under ``root``, or as named for unrooted files."""
@@ -66,7 +129,7 @@ class FileChange:
             return ""
         if self.placeholder is not None:
             return f"({self.placeholder})\n"
-        if self.secret:
+        if self.confidential:
             return (
                 f"(secret file, content not shown: {self.fingerprint(self.old)} -> "
                 f"{self.fingerprint(self.new)})\n"
@@ -111,16 +174,32 @@ def host_path(root: Path, path: str) -> Path:
         raise PlanError(f"{path}: target paths must be absolute")
     if ".." in pure.parts:
         raise PlanError(f"{path}: '..' is not allowed in a target path")
+    if "\0" in path or len(pure.parts) < 2:
+        raise PlanError(f"{path!r}: not a file path")
     return root.joinpath(*pure.parts[1:])
 
 
-def _read(path: Path) -> bytes | None:
+def read_under(
+    base: Path, where: Path, *, label: str = "", field: Field | None = None
+) -> tuple[bytes, os.stat_result] | None:
+    """``where`` read as fsio.read_checked reads (no symlink below ``base``, a regular file
+    only, a size cap); None if absent. Every refusal is a PlanError."""
     try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        return None
-    except IsADirectoryError:
-        raise PlanError(f"{path}: is a directory, expected a file") from None
+        return read_checked(base, where, what=label)
+    except UnsafePath as exc:
+        raise PlanError(str(exc), field) from None
+    except OSError as exc:
+        raise PlanError(f"{label or where}: cannot read ({exc.strerror or exc})", field) from None
+
+
+def _read(root: Path, path: str, field: Field | None = None) -> tuple[bytes, os.stat_result] | None:
+    return read_under(root, host_path(root, path), label=path, field=field)
+
+
+def _read_unrooted(path: str) -> tuple[bytes, os.stat_result] | None:
+    """A file beside mailauth.yaml (the lock): its directory was checked by keys.lock_path."""
+    where = Path(path)
+    return read_under(where.parent, where, label=path, field=("lock_file",))
 
 
 def _ordered(artifacts: Sequence[Artifact]) -> list[Artifact]:
@@ -181,11 +260,12 @@ def render_all(
         try:
             rendered = REGISTRY[name].render(model, getattr(config.targets, name))
         except ValueError as exc:
-            raise PlanError(f"targets.{name}: {exc}") from None
+            raise PlanError(f"targets.{name}: {exc}", ("targets", name)) from None
         for artifact in rendered:
             if artifact.path in claimed:
                 raise PlanError(
-                    f"{artifact.path}: written by both {claimed[artifact.path]} and {name}"
+                    f"{artifact.path}: written by both {claimed[artifact.path]} and {name}",
+                    ("targets", name),
                 )
             claimed[artifact.path] = name
             artifacts.append((name, artifact))
@@ -199,21 +279,82 @@ def _manifest(
 
     Targets left out of this run (``--target``) keep their entries untouched.
     """
-    current = _read(host_path(root, path))
+    read = _read(root, path, ("state", "directory"))
+    current = None if read is None else read[0]
     previous: dict[str, list[str]] = {}
     if current is not None:
         try:
             loaded = json.loads(current)
+            if not isinstance(loaded, dict) or loaded.get("version") != 1:
+                raise ValueError("not a manifest")
             previous = {
                 str(k): [p for p in v if isinstance(p, str)]
                 for k, v in loaded.get("targets", {}).items()
             }
         except (ValueError, AttributeError, TypeError):
-            raise PlanError(f"{host_path(root, path)}: not a mailauth manifest") from None
+            raise PlanError(f"{path}: not a mailauth manifest", ("state", "directory")) from None
     merged = dict(previous)
     merged.update({name: sorted(paths) for name, paths in owned.items()})
     body = json.dumps({"version": 1, "targets": dict(sorted(merged.items()))}, indent=2) + "\n"
     return previous, Artifact(path=path, content=body.encode(), mode=0o644)
+
+
+def _field(name: str) -> Field:
+    """Where in mailauth.yaml the files of ``name`` (a target, or the key store) are set."""
+    if name == "keys":
+        return ("keys",)
+    if name in REGISTRY:
+        return ("targets", name)
+    return (name,)
+
+
+def _label(name: str) -> str:
+    return "the DKIM key store (keys:)" if name == "keys" else f"targets.{name}"
+
+
+def check_claims(root: Path, config: Config, pairs: Sequence[tuple[str, Artifact]]) -> None:
+    """Every place on disk is claimed once: a target's file, a private key, mailauth's
+    own state (manifest, apply lock) and backup directory. A path claimed twice would
+    have one writer silently lose (a key dropped while the lock publishes it), and a file
+    where another claim needs a directory would fail half way through apply. Pure: reads
+    nothing from disk, so validate runs it too."""
+    state = config.state.directory.rstrip("/")
+    own: list[tuple[str, str, Field]] = [
+        (f"{state}/{MANIFEST_NAME}", "state.directory (mailauth's manifest)", ("state",)),
+        (f"{state}/apply.lock", "state.directory (mailauth's apply lock)", ("state",)),
+    ]
+    claims: dict[PurePosixPath, tuple[str, Field]] = {}
+    entries: list[tuple[PurePosixPath, str, Field]] = []
+    for name, artifact in pairs:
+        if artifact.rooted:
+            host_path(root, artifact.path)  # refuses relative paths and '..'
+            entries.append((PurePosixPath(artifact.path), _label(name), _field(name)))
+    for text, label, spot in own:
+        host_path(root, text)
+        entries.append((PurePosixPath(text), label, spot))
+    for place, label, spot in entries:
+        if place in claims and claims[place][0] != label:
+            raise PlanError(f"{place}: claimed by both {claims[place][0]} and {label}", spot)
+        if place in claims:
+            raise PlanError(f"{place}: written twice by {label}", spot)
+        claims[place] = (label, spot)
+    backups = PurePosixPath(config.state.backups)
+    for path, (label, spot) in claims.items():
+        if path == backups or backups in path.parents:
+            raise PlanError(f"{path}: claimed by {label}, inside state.backups ({backups})", spot)
+        if path in backups.parents:
+            raise PlanError(
+                f"{path}: claimed by {label} as a file, but state.backups ({backups}) is a "
+                "directory below it",
+                spot,
+            )
+        for parent in path.parents:
+            if parent in claims:
+                raise PlanError(
+                    f"{parent}: claimed by {claims[parent][0]} as a file, but {label} "
+                    f"puts {path} inside it",
+                    spot,
+                )
 
 
 def compute_plan(
@@ -224,26 +365,43 @@ def compute_plan(
     today: date,
     extra: Sequence[tuple[str, Artifact]] = (),
 ) -> Plan:
-    """Compare every artifact with the disk under ``root``."""
+    """Compare every artifact with the disk under ``root``.
+
+    Reads only regular files reached without a symlink under the root (fsio.check_path),
+    and shows the old content of a file only when mailauth wrote it (the manifest says
+    so), edits it by design (``owned=False``: main.cf, a hand-kept zone), or it is the
+    target's own distribution config (DISTRIBUTION_FILES). Any other existing file at a
+    target path is refused unread into the plan: it could be anything, a private key too.
+    """
     pairs = [*render_all(model, config, targets), *extra]
+    check_claims(root, config, pairs)
     owned: dict[str, list[str]] = {name: [] for name in targets}
+    target_of: dict[str, str] = {}
     for name, artifact in pairs:
+        target_of[artifact.path] = name
         if artifact.owned:
             owned.setdefault(name, []).append(artifact.path)
     manifest_path = config.state.directory.rstrip("/") + "/" + MANIFEST_NAME
     previous, manifest = _manifest(root, manifest_path, owned)
+    written = {p for paths in previous.values() for p in paths}
     changes: list[FileChange] = []
     changed: set[str] = set()
+    as_root = os.geteuid() == 0
     for artifact in _ordered([a for _, a in pairs] + [manifest]):
-        where = host_path(root, artifact.path) if artifact.rooted else Path(artifact.path)
-        current = _read(where)
+        name = target_of.get(artifact.path, "state")
+        spot = _field(name)
+        if artifact.rooted:
+            read = _read(root, artifact.path, spot)
+        else:
+            read = _read_unrooted(artifact.path)
+        current, st = (None, None) if read is None else read
         try:
             # An edit looks only at the files it names in ``after`` (planned before it); a
             # snapshot of every change so far, per file, would cost quadratic time.
             seen = frozenset(p for p in artifact.after if p in changed)
             new = artifact.render(current, EditContext(today=today, changed=seen))
         except EditError as exc:
-            raise PlanError(str(exc)) from None
+            raise PlanError(str(exc), spot) from None
         if current is None:
             op: Operation = "create"
         elif artifact.create_only:
@@ -252,6 +410,25 @@ def compute_plan(
             op = "update"
         else:
             op = "unchanged"
+        if (
+            op == "update"
+            and artifact.owned
+            and artifact.rooted
+            and artifact is not manifest
+            and artifact.path not in written
+            and artifact.path not in distribution_files(name)
+        ):
+            raise PlanError(
+                f"{artifact.path} exists and was not written by mailauth: move it away "
+                "(mailauth then creates it), or point the target at another path",
+                spot,
+            )
+        mode, ids = artifact.mode, None
+        if st is not None and not artifact.create_only:
+            if not (artifact.mode_fixed or artifact.secret):
+                mode = stat.S_IMODE(st.st_mode) & 0o777  # replaced files keep their mode
+            if as_root:
+                ids = (st.st_uid, st.st_gid)  # and their owner, unless the artifact names one
         if op != "unchanged":
             changed.add(artifact.path)
         changes.append(
@@ -260,7 +437,7 @@ def compute_plan(
                 op=op,
                 old=current,
                 new=new,
-                mode=artifact.mode,
+                mode=mode,
                 secret=artifact.secret,
                 reload=artifact.reload,
                 owner=artifact.owner,
@@ -270,12 +447,14 @@ def compute_plan(
                 dir_mode=artifact.dir_mode,
                 placeholder=artifact.placeholder,
                 after=artifact.after,
+                ids=ids,
+                key_store=artifact.key_store,
             )
         )
     still_owned = {p for paths in owned.values() for p in paths}
     stale = {p for name in owned for p in previous.get(name, [])} - still_owned
     for path in sorted(stale):
-        current = _read(host_path(root, path))
-        if current is not None:
-            changes.append(FileChange(path=path, op="delete", old=current, new=None))
+        read = _read(root, path, ("state", "directory"))
+        if read is not None:
+            changes.append(FileChange(path=path, op="delete", old=read[0], new=None))
     return Plan(root=root, changes=changes, notes=list(model.notes))

@@ -84,7 +84,7 @@ def summary(plan: Plan) -> str:
 
 def _line_counts(change: FileChange) -> tuple[int, int] | None:
     """Lines added and removed, or None where no diff is shown (secrets, placeholders)."""
-    if change.secret or change.placeholder is not None or change.op == "unchanged":
+    if change.confidential or change.placeholder is not None or change.op == "unchanged":
         return None
     added = removed = 0
     for line in change.diff().splitlines():
@@ -401,7 +401,7 @@ def dns_changes(plan: Plan) -> list[RecordChange]:
     """
     found: dict[tuple[str, str, str, RecordOp, Any, Any], list[str]] = {}
     for change in plan.pending:
-        if change.secret or change.placeholder is not None:
+        if change.confidential or change.placeholder is not None:
             continue
         old = _zone_records(change.path, change.old)
         new = _zone_records(change.path, change.new)
@@ -522,14 +522,14 @@ def _change_json(change: FileChange) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "path": change.path,
         "operation": change.op,
-        "secret": change.secret,
+        "secret": change.confidential,
         "mode": f"{change.mode:04o}",
         "rooted": change.rooted,
         "reload": change.reload,
     }
     if change.placeholder is not None:
         entry["placeholder"] = change.placeholder
-    if change.secret:
+    if change.confidential:
         entry["old_fingerprint"] = change.fingerprint(change.old)
         entry["new_fingerprint"] = (
             "(made by apply)" if change.placeholder is not None else change.fingerprint(change.new)

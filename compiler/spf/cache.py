@@ -13,6 +13,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from mailauth.compiler.fsio import read_checked
 from mailauth.compiler.spf.dnsview import RTYPES, Answers, norm
 from mailauth.schema.errors import ConfigError, Problem
 from mailauth.schema.validate import LoadedConfig
@@ -25,7 +26,10 @@ _COMMENT = (
 
 
 def cache_path(loaded: LoadedConfig) -> Path:
-    return loaded.path.resolve().parent / loaded.config.spf_cache
+    """The cache file, which must stay in the config's directory (keys.beside_config)."""
+    from mailauth.compiler.keys import beside_config  # keys imports the whole key phase
+
+    return beside_config(loaded, loaded.config.spf_cache, "spf_cache")
 
 
 def _bad(path: Path, message: str) -> ConfigError:
@@ -33,13 +37,20 @@ def _bad(path: Path, message: str) -> ConfigError:
 
 
 def read_cache(path: Path) -> Answers:
-    """The answers in ``path``; an absent file is an empty cache."""
+    """The answers in ``path``; an absent file is an empty cache.
+
+    Read as plan reads (fsio.read_checked): a regular file, not through a symlink, capped.
+    """
     try:
-        raw = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return {}
+        read = read_checked(path.parent, path)
     except OSError as exc:
-        raise _bad(path, f"cannot read: {exc.strerror}") from None
+        raise _bad(path, f"cannot read: {exc.strerror or exc}") from None
+    if read is None:
+        return {}
+    try:
+        raw = read[0].decode("utf-8")
+    except UnicodeDecodeError:
+        raise _bad(path, "not UTF-8 text; restore it, or run `mailauth spf refresh`") from None
     try:
         doc = json.loads(raw)
     except ValueError as exc:
