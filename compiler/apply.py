@@ -109,17 +109,32 @@ def write_order(pending: list[FileChange]) -> list[FileChange]:
     return [*rest[:at], *deletes, *rest[at:]]
 
 
+def sweep_key_temps(plan: Plan) -> list[Path]:
+    """Remove key temp files (".NAME.<hex>.tmp") in every key directory of the plan.
+
+    Each is a whole private key that a killed apply never linked into place. Run under the
+    apply lock, where no other writer of this root is alive, and on every apply, even one
+    with nothing else to do. The key directories are those of the key files the plan read
+    (``plan.inputs``) and of the keys it makes.
+    """
+    dirs = {c.location(plan.root).parent for c in plan.changes if c.create_only}
+    dirs |= {path.parent for path in plan.inputs}
+    removed: list[Path] = []
+    for directory in sorted(dirs):
+        try:
+            check_path(plan.root, directory, directory=True)
+        except OSError:
+            continue  # not a directory under the root that mailauth may touch
+        removed += remove_key_temps(directory)
+    return removed
+
+
 def write_plan(plan: Plan, now: datetime, backups: str) -> list[FileChange]:
     """Write every pending change; returns what was written, in order."""
     stamp = now.strftime("%Y%m%dT%H%M%S.%fZ")
     # An apply killed mid-write leaves ".NAME.mailauth-tmp-PID" beside a target: sweep
     # those of every file of the plan (written or not) first, one listing per directory.
     remove_stale_temps_of(change.location(plan.root) for change in plan.changes)
-    # A key temp file (".NAME.<hex>.tmp") left by a kill is a whole private key: under the
-    # lock no other writer is alive, so every one in the key directories goes.
-    for directory in {c.location(plan.root).parent for c in plan.changes if c.create_only}:
-        check_path(plan.root, directory / "probe")
-        remove_key_temps(directory)
     order = write_order(plan.pending)
     if len(order) >= BATCH_MIN:
         for group in _groups(order):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from mailauth.compiler.apply import LOCK_NAME, write_plan
+from mailauth.compiler.apply import LOCK_NAME, sweep_key_temps, write_plan
 from mailauth.compiler.build import build_model
 from mailauth.compiler.checksum import check, check_realised, plan_checksum
 from mailauth.compiler.forked import Forked, can_fork
@@ -80,7 +80,9 @@ def check_render(job: Job, model: MailModel, keys: KeyPhase) -> None:
     absolute, free of '..' and claimed once. validate runs them, so that a file validate
     calls valid does not then fail plan for its own content."""
     try:
-        pairs = [*render_all(model, job.loaded.config, job.targets), *keys.artifacts]
+        config = job.loaded.config
+        configured = [t for t in job.targets if getattr(config.targets, t, None) is not None]
+        pairs = [*render_all(model, config, configured), *keys.artifacts]
         check_claims(job.root, job.loaded.config, pairs)
     except PlanError as exc:
         raise located(job, exc) from None
@@ -287,7 +289,11 @@ def apply(
 def _confirm_and_write(
     current: Plan, confirm: Callable[[Plan], bool], moment: datetime, backups: str
 ) -> Plan | None:
-    """Ask (unless there is nothing to do), then write; None if declined. Under the lock."""
+    """Ask (unless there is nothing to do), then write; None if declined. Under the lock.
+
+    Key temp files a killed apply left are removed first, whatever the answer.
+    """
+    sweep_key_temps(current)
     if not current.pending:
         return current
     if not confirm(current):

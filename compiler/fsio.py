@@ -44,7 +44,9 @@ def _trusted_link(link: Path, st: os.stat_result) -> bool:
     return parent.st_uid == 0 and not parent.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
 
 
-def check_path(root: Path, path: Path, *, what: str = "") -> os.stat_result | None:
+def check_path(
+    root: Path, path: Path, *, what: str = "", directory: bool = False
+) -> os.stat_result | None:
     """Refuse ``path`` unless every component below ``root`` is a real directory and the
     file itself is absent or a regular file; return its lstat (None: absent).
 
@@ -54,7 +56,8 @@ def check_path(root: Path, path: Path, *, what: str = "") -> os.stat_result | No
     host's own, and a directory link that only root could have made (owned by root, in a
     directory only root can write: ``/var/run -> /run``) is followed; any other link is
     refused. The file itself is never a symlink, FIFO, socket or device, whatever the
-    root. ``root`` itself is the user's choice and is not examined.
+    root. ``root`` itself is the user's choice and is not examined. ``directory``: the
+    path itself must be a directory (absent, or a real one).
     """
     label = what or str(path)
     try:
@@ -90,6 +93,10 @@ def check_path(root: Path, path: Path, *, what: str = "") -> os.stat_result | No
             if not stat.S_ISDIR(st.st_mode):
                 raise UnsafePath(f"{label}: {current} is not a directory")
             continue
+        if directory:
+            if not stat.S_ISDIR(st.st_mode):
+                raise UnsafePath(f"{label}: is not a directory")
+            return st
         if stat.S_ISDIR(st.st_mode):
             raise UnsafePath(f"{label}: is a directory, expected a file")
         if not stat.S_ISREG(st.st_mode):

@@ -327,7 +327,10 @@ def check_claims(root: Path, config: Config, pairs: Sequence[tuple[str, Artifact
     entries: list[tuple[PurePosixPath, str, Field]] = []
     for name, artifact in pairs:
         if artifact.rooted:
-            host_path(root, artifact.path)  # refuses relative paths and '..'
+            try:
+                host_path(root, artifact.path)  # refuses relative paths and '..'
+            except PlanError as exc:
+                raise PlanError(f"{_label(name)}: {exc}", _field(name)) from None
             entries.append((PurePosixPath(artifact.path), _label(name), _field(name)))
     for text, label, spot in own:
         host_path(root, text)
