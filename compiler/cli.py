@@ -226,7 +226,7 @@ def apply(
     strict: StrictOpt = False,
 ) -> None:
     """Write the planned changes atomically (backups kept) and say what to reload."""
-    from mailauth.compiler.report import KeyProgress, as_text, summary
+    from mailauth.compiler.report import KeyProgress, as_text, summary, withheld_note
 
     job = replace(_open(config, root, target), strict=strict)
     if not yes and not sys.stdin.isatty():
@@ -245,8 +245,12 @@ def apply(
         return
     typer.echo(f"Applied under {job.root}. " + summary(result))
     if result.reloads:
-        # As the backends wrote them: each quotes the paths it puts in its command.
+        # As the backends wrote them (each quotes the paths it puts in its command); one
+        # that still holds unquoted shell syntax is withheld (plan.shell_safe).
         typer.echo("Now run: " + "; ".join(result.reloads))
+    note = withheld_note(result)
+    if note is not None:
+        _err(note)
 
 
 keys_app = typer.Typer(no_args_is_help=True, help="DKIM keys: create the missing ones.")

@@ -76,6 +76,32 @@ def looks_private(data: bytes | None) -> bool:
     return False
 
 
+_SHELL_SPECIAL = frozenset('$`;|<>()\\\n\r"')
+
+
+def shell_safe(command: str) -> bool:
+    """The command runs only what it names when pasted into a shell: outside single quotes
+    (shlex.quote's) it has no expansion, redirection, subshell or separator, except
+    ``&&`` between two commands. A backend's reload line that fails this holds an
+    unquoted value from the config, and is never printed as something to run."""
+    quoted = False
+    i = 0
+    while i < len(command):
+        char = command[i]
+        if char == "'":
+            quoted = not quoted
+        elif not quoted:
+            if char == "&":
+                if command[i : i + 2] != "&&" or command[i + 2 : i + 3] == "&":
+                    return False
+                i += 2
+                continue
+            if char in _SHELL_SPECIAL or not char.isprintable():
+                return False
+        i += 1
+    return not quoted
+
+
 def distribution_files(target: str) -> frozenset[str]:
     """The known config files of ``target`` it may take over (see DISTRIBUTION_FILES)."""
     declared = getattr(REGISTRY.get(target), "distribution_files", None)
@@ -159,7 +185,19 @@ class Plan:
 
     @property
     def reloads(self) -> list[str]:
-        """Commands to run after apply, once each, in the order the files were planned."""
+        """Commands to run after apply, once each, in the order the files were planned.
+
+        Only those that run nothing but what they name (``shell_safe``); see ``withheld``.
+        """
+        return [r for r in self._all_reloads if shell_safe(r)]
+
+    @property
+    def withheld(self) -> int:
+        """How many reload commands are not shown: they hold unquoted shell syntax."""
+        return sum(1 for r in self._all_reloads if not shell_safe(r))
+
+    @property
+    def _all_reloads(self) -> list[str]:
         return list(dict.fromkeys(c.reload for c in self.pending if c.reload))
 
 

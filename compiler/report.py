@@ -31,7 +31,7 @@ import yaml
 
 from mailauth.backends.bind import HEADER as BIND_HEADER
 from mailauth.backends.octodns import HEADER as OCTODNS_HEADER
-from mailauth.compiler.plan import FileChange, Plan
+from mailauth.compiler.plan import FileChange, Plan, shell_safe
 from mailauth.schema.loader import safe_load
 
 #: The ``format_version`` of ``plan --format json``; bumped on any incompatible change.
@@ -73,6 +73,16 @@ def _diff_lines(diff: str, colour: bool) -> str:
         else:
             out.append(line)
     return "".join(out)
+
+
+def withheld_note(plan: Plan) -> str | None:
+    """Why a reload command is missing from "run:", or None when none is."""
+    if not plan.withheld:
+        return None
+    return (
+        f"warning: {plan.withheld} reload command(s) not shown: they hold unquoted shell "
+        "syntax (a path or value from mailauth.yaml?); reload those services by hand"
+    )
 
 
 def summary(plan: Plan) -> str:
@@ -508,6 +518,9 @@ def as_text(
         parts.append(f"Plan checksum: {checksum}\n")
     if plan.reloads and not quiet:
         parts.append("After apply, run: " + "; ".join(plan.reloads) + "\n")
+    held = withheld_note(plan)
+    if held is not None and not quiet:
+        parts.append(held + "\n")
     return "".join(parts)
 
 
@@ -525,7 +538,7 @@ def _change_json(change: FileChange) -> dict[str, Any]:
         "secret": change.confidential,
         "mode": f"{change.mode:04o}",
         "rooted": change.rooted,
-        "reload": change.reload,
+        "reload": change.reload if change.reload and shell_safe(change.reload) else None,
     }
     if change.placeholder is not None:
         entry["placeholder"] = change.placeholder
@@ -554,6 +567,7 @@ def as_json(plan: Plan, *, checksum: str | None = None) -> str:
         "changes": [_change_json(c) for c in plan.changes],
         "dns": [r.as_json() for r in dns_changes(plan)],
         "reload": plan.reloads,
+        "reload_withheld": plan.withheld,
         "notes": plan.notes,
     }
     return json.dumps(doc, indent=2) + "\n"
@@ -635,6 +649,9 @@ def as_markdown(plan: Plan, *, checksum: str | None = None) -> str:
         lines.append("")
     if plan.reloads:
         lines += ["After apply, run: " + "; ".join(_code(r) for r in plan.reloads), ""]
+    held = withheld_note(plan)
+    if held is not None:
+        lines += [_cell(held), ""]
     if checksum is not None:
         lines += [
             f"Plan checksum: `{checksum}` (apply it with `mailauth apply --checksum {checksum}`)",

@@ -53,7 +53,7 @@ from mailauth.backends.zonefile import find_serial
 from mailauth.compiler import apply as apply_module
 from mailauth.compiler import driver
 from mailauth.compiler.apply import LOCK_NAME
-from mailauth.compiler.fsio import TEMP_MARK
+from mailauth.compiler.fsio import KEY_TEMP, TEMP_MARK
 
 Tree = dict[str, bytes]  # path relative to the root -> content
 
@@ -117,8 +117,9 @@ class Layout:
             return "lock"
         if rel.startswith(self.backups + "/"):
             return "backup"
-        if TEMP_MARK in os.path.basename(rel):
-            return "temp"
+        name = os.path.basename(rel)
+        if TEMP_MARK in name or KEY_TEMP.match(name):
+            return "temp"  # a key temp file (".NAME.<hex>.tmp") is a whole private key
         return "target"
 
 
@@ -554,6 +555,13 @@ def test_first_apply_of_the_example_with_keys_recovers_from_every_cut(
             config = shutil.copytree(EXAMPLES / "slackbox", tmp_path / f"c{n}") / "mailauth.yaml"
             root = work / f"cut-{n}"
             operations_of(config, root, n)
+            # What a SIGKILL between a key's temp file and its link leaves: a whole key
+            # under a temp name. The recovering apply must remove it.
+            for store in (root / "etc/opendkim/keys").glob("*"):
+                if store.is_dir():
+                    planted = store / ".01.private.00112233aabbccdd.tmp"
+                    planted.write_bytes(b"-----BEGIN RSA PRIVATE KEY-----\n")
+                    planted.chmod(0o600)
             for key in root.rglob("*.private"):
                 # A key file exists whole (it is linked into place) or not at all.
                 assert key.stat().st_mode & 0o777 == 0o600
@@ -576,7 +584,10 @@ def test_first_apply_of_the_example_with_keys_recovers_from_every_cut(
                     assert parse_dkim_txt(record.value)["p"] == public.public_key_b64, f"cut {n}"
                     assert lock[(domain.name, key.selector)].public_key == public.public_key_b64
             leftovers = [
-                p for p in root.rglob(f"*{TEMP_MARK}*") if not p.is_relative_to(root / backups)
+                p
+                for p in root.rglob("*")
+                if (TEMP_MARK in p.name or KEY_TEMP.match(p.name))
+                and not p.is_relative_to(root / backups)
             ]
             assert not leftovers, f"cut {n}: temporary files left behind: {leftovers}"
             shutil.rmtree(root)

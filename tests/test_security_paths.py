@@ -493,20 +493,25 @@ def test_a_path_error_carries_the_targets_position(tmp_path: Path) -> None:
 # --- 9. printed commands run no code ---------------------------------------------------------
 
 
-def test_printed_commands_run_no_code(tmp_path: Path) -> None:
+@pytest.mark.parametrize("payload", ["$(touch {mark})", "$(>{mark})", "`>{mark}`"])
+def test_printed_commands_run_no_code(tmp_path: Path, payload: str) -> None:
     """A target directory holding ``$(touch MARK)``: every command mailauth prints, run by
     a shell with stand-ins for the programs, must not create MARK (or the input is refused
-    with a position)."""
+    with a position). A backend's reload line that would run it is withheld, with a
+    warning, until that backend quotes its paths."""
     mark = tmp_path / "MARK"
-    hostile = f"/srv/$(touch {mark})/zones"
-    text = BIND_ONLY + f"  octodns:\n    directory: '{hostile}'\n    provider: {{kind: powerdns}}\n"
+    hostile = "/srv/" + payload.format(mark=mark) + "/zones"
+    text = BIND_ONLY + (
+        f"  octodns:\n    directory: '{hostile}'\n"
+        "    provider: {class: octodns_powerdns.PowerDnsProvider}\n"
+    )
     config = write_config(tmp_path / "cfg", text)
     root = tmp_path / "root"
     plan = run_mailauth("plan", "-c", config, "--root", root, expect=None)
     if plan.returncode == 1:
-        assert "mailauth.yaml:" in plan.stderr  # refused at the input: fine
+        assert "mailauth.yaml:" in plan.stderr, plan.stderr  # refused at the input: fine
+        assert "directory" in plan.stderr, plan.stderr
         return
-    applied = run_mailauth("apply", "-c", config, "--root", root, "--yes")
     stubs = tmp_path / "bin"
     stubs.mkdir()
     for name in ("rndc", "octodns-sync", "systemctl", "postfix", "sh"):
@@ -515,6 +520,16 @@ def test_printed_commands_run_no_code(tmp_path: Path) -> None:
     touch = shutil.which("touch")
     assert touch is not None
     (stubs / "touch").symlink_to(touch)
+    for fmt in ("json", "markdown"):
+        shown = run_mailauth("plan", "-c", config, "--root", root, "--format", fmt, expect=None)
+        assert shown.returncode in (0, 2), shown.stderr
+    doc = json.loads(
+        run_mailauth("plan", "-c", config, "--root", root, "--format", "json", expect=None).stdout
+    )
+    for command in doc["reload"]:
+        subprocess.run(["/bin/bash", "-c", command], env={"PATH": str(stubs)}, check=False)
+        assert not mark.exists(), f"this JSON reload command ran code: {command}"
+    applied = run_mailauth("apply", "-c", config, "--root", root, "--yes")
     lines = [
         line.split("run: ", 1)[1]
         for line in (plan.stdout + applied.stdout).splitlines()
