@@ -19,8 +19,14 @@ from support.hostile import Case, load_cases, run_case
 
 CASES = load_cases()
 _BY_NAME = {case.name: case for case in CASES}
-CONSUMERS = ("named-checkzone", "named-checkconf", "postconf", "opendkim", "opendmarc",
-             "dkimpy-milter")
+CONSUMERS = (
+    "named-checkzone",
+    "named-checkconf",
+    "postconf",
+    "opendkim",
+    "opendmarc",
+    "dkimpy-milter",
+)
 
 
 @cache

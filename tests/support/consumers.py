@@ -50,7 +50,7 @@ def rehost(text: str, root: Path) -> str:
     def swap(match: re.Match[str]) -> str:
         path = match.group(1)
         staged = under_root(root, path)
-        if staged.exists() or staged.parent.is_dir() and staged.parent != root:
+        if staged.exists() or (staged.parent.is_dir() and staged.parent != root):
             return str(staged)
         return path
 
@@ -226,14 +226,21 @@ def check_octodns_zones(directory: Path, work: Path) -> list[str]:
     if not zone_files:
         return []
     work.mkdir(parents=True, exist_ok=True)
-    zones = {f"{p.name[: -len('.yaml')]}.": {"sources": ["files"], "targets": ["dump"]}
-             for p in zone_files}
+    zones = {
+        f"{p.name[: -len('.yaml')]}.": {"sources": ["files"], "targets": ["dump"]}
+        for p in zone_files
+    }
     config = {
         "providers": {
-            "files": {"class": "octodns.provider.yaml.YamlProvider",
-                      "directory": str(directory), "escaped_semicolons": True},
-            "dump": {"class": "octodns.provider.yaml.YamlProvider",
-                     "directory": str(work / "dump")},
+            "files": {
+                "class": "octodns.provider.yaml.YamlProvider",
+                "directory": str(directory),
+                "escaped_semicolons": True,
+            },
+            "dump": {
+                "class": "octodns.provider.yaml.YamlProvider",
+                "directory": str(work / "dump"),
+            },
         },
         "zones": zones,
     }

@@ -18,10 +18,12 @@ import base64
 import contextlib
 import copy
 import hashlib
+import itertools
+import json
 import os
+import pwd
 import re
 import secrets
-import shlex
 import shutil
 import signal
 import stat
@@ -140,7 +142,8 @@ def _expand_tree(value: Any, stage: Stage) -> Any:
         return [_expand_tree(v, stage) for v in value]
     if isinstance(value, dict):
         if "$repeat" in value:
-            return stage.expand(str(value["$repeat"])) * int(value["$times"])
+            text = stage.expand(str(value["$repeat"])) * int(value["$times"])
+            return text + stage.expand(str(value.get("$suffix", "")))
         if "$items" in value:
             return [
                 _expand_tree(_numbered(value["$items"], i), stage) for i in range(value["$times"])
@@ -159,7 +162,7 @@ def _numbered(template: Any, index: int) -> Any:
     return template
 
 
-_SEGMENT = re.compile(r'\.?([A-Za-z0-9_$-]+)|\[(\d+|\+)\]|\["([^"]*)"\]')
+_SEGMENT = re.compile(r'\.?([A-Za-z0-9_$-]+)|\[(\d+|\+)\]|\["((?:[^"\\]|\\.)*)"\]')
 
 
 def _path_parts(dotted: str) -> list[str | int]:
@@ -173,7 +176,7 @@ def _path_parts(dotted: str) -> list[str | int]:
         elif match.group(2) is not None:
             parts.append(-1 if match.group(2) == "+" else int(match.group(2)))
         else:
-            parts.append(match.group(3))
+            parts.append(json.loads(f'"{match.group(3)}"'))
         position = match.end()
     return parts
 
@@ -182,7 +185,7 @@ def _assign(doc: Any, dotted: str, value: Any, *, delete: bool = False) -> None:
     """Set (or delete) ``doc[path]``; missing mappings are made; ``[+]`` appends."""
     parts = _path_parts(dotted)
     node = doc
-    for part, following in zip(parts, parts[1:], strict=False):
+    for part, following in itertools.pairwise(parts):
         if isinstance(part, int):
             node = node[part]
         else:
@@ -428,7 +431,9 @@ def snapshot(top: Path) -> Snapshot:
 def snapshot_diff(before: Snapshot, after: Snapshot) -> list[str]:
     changes = [f"new {p}" for p in sorted(after.keys() - before.keys())]
     changes += [f"removed {p}" for p in sorted(before.keys() - after.keys())]
-    changes += [f"changed {p}" for p in sorted(before.keys() & after.keys()) if before[p] != after[p]]
+    changes += [
+        f"changed {p}" for p in sorted(before.keys() & after.keys()) if before[p] != after[p]
+    ]
     return changes
 
 
@@ -575,7 +580,8 @@ def consumer_problems(stage: Stage) -> list[str]:
     if isinstance(octodns, dict):
         directory = consumers.under_root(root, octodns.get("directory", "/etc/octodns/mailauth"))
         problems += consumers.check_octodns_zones(directory, work / "octodns-zones")
-        config_file = octodns.get("config_file") or f"{octodns.get('directory', '/etc/octodns/mailauth')}/octodns-config.yaml"
+        default_dir = octodns.get("directory", "/etc/octodns/mailauth")
+        config_file = octodns.get("config_file") or f"{default_dir}/octodns-config.yaml"
         staged_config = consumers.under_root(root, config_file)
         if octodns.get("provider") and staged_config.is_file():
             problems += consumers.check_octodns_config(staged_config, root, work / "octodns")
@@ -597,16 +603,14 @@ def _file_checks(case: Case, stage: Stage) -> list[str]:
         info = (stage.root / check["path"]).stat()
         if stat.S_IMODE(info.st_mode) != int(str(check["mode"]), 8):
             problems.append(f"{check['path']}: mode {oct(stat.S_IMODE(info.st_mode))}")
-        if "owner" in check and info.st_uid != shutil_uid(check["owner"]):
+        if "owner" in check and info.st_uid != _uid(check["owner"]):
             problems.append(f"{check['path']}: owner uid {info.st_uid}, not {check['owner']}")
     for check in case.spec.get("txt", []):
         problems += _txt_roundtrip(stage, check)
     return problems
 
 
-def shutil_uid(user: str) -> int:
-    import pwd
-
+def _uid(user: str) -> int:
     return pwd.getpwnam(user).pw_uid
 
 
@@ -664,8 +668,16 @@ def _prepare(case: Case, stage: Stage) -> list[str]:
     if case.spec.get("prepare") == "apply":
         base = BASES / f"{case.spec.get('base', 'slackbox')}.yaml"
         stage.config.write_bytes(base.read_bytes())
-        first = run_cli("first apply", "apply", "-c", stage.config, "--root", stage.root, "--yes",
-                        cwd=stage.work)
+        first = run_cli(
+            "first apply",
+            "apply",
+            "-c",
+            stage.config,
+            "--root",
+            stage.root,
+            "--yes",
+            cwd=stage.work,
+        )
         if first.code != 0:
             problems.append(f"the base did not apply: {first.describe()}")
     for entry in case.spec.get("state", []):
@@ -703,7 +715,8 @@ def run_case(case: Case) -> list[str]:
             if apply.code != 1:
                 verdict.append(f"apply: exit {apply.code}, expected 1\n{apply.describe()}")
             changed = snapshot_diff(before_root, snapshot(stage.root))
-            changed += [f"config dir: {x}" for x in snapshot_diff(before_config, snapshot(stage.config_dir))]
+            config_changes = snapshot_diff(before_config, snapshot(stage.config_dir))
+            changed += [f"config dir: {x}" for x in config_changes]
             if changed:
                 verdict.append(f"a refused case wrote: {changed[:10]}")
         else:
@@ -747,20 +760,9 @@ def _judge_accepted(
     again = run_cli("plan after apply", "plan", "-c", c, "--root", r, cwd=stage.work)
     runs.append(again)
     if again.code != 0:
-        problems.append(f"plan after apply: exit {again.code}, expected 0 (not idempotent)\n"
-                        f"{again.describe()}")
+        problems.append(
+            f"plan after apply: exit {again.code}, expected 0 (not idempotent)\n{again.describe()}"
+        )
     problems += consumer_problems(stage)
     problems += _file_checks(case, stage)
     return problems
-
-
-def shell_words(text: str) -> list[str]:
-    """``shlex.split`` that never raises (for messages)."""
-    try:
-        return shlex.split(text)
-    except ValueError:
-        return [text]
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
