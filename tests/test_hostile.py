@@ -14,7 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cache
 
 import pytest
-from support import require_binary
+from support import forkcli, require_binary
 from support.hostile import Case, load_cases, run_case
 
 CASES = load_cases()
@@ -46,7 +46,12 @@ def hostile_runs(request: pytest.FixtureRequest) -> dict[str, Future[list[str]]]
         if hasattr(item, "callspec") and item.originalname == "test_hostile_case"
     ]
     futures = {case.name: _pool().submit(run_case, case) for case in selected}
-    request.addfinalizer(lambda: _pool().shutdown(wait=True, cancel_futures=True))
+
+    def stop() -> None:
+        _pool().shutdown(wait=True, cancel_futures=True)
+        forkcli.shutdown()
+
+    request.addfinalizer(stop)
     return futures
 
 

@@ -30,7 +30,7 @@ import stat
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -40,7 +40,7 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from support import consumers
+from support import consumers, forkcli
 from support.cli import mailauth_argv, mailauth_env
 from support.roots import safe_directory
 
@@ -350,8 +350,44 @@ class Run:
 
 
 def run_cli(label: str, *args: str | Path, cwd: Path, timeout: float = COMMAND_TIMEOUT) -> Run:
-    """``mailauth ARGS`` in a child process of its own group; killed (all of it) on timeout."""
-    argv = mailauth_argv(*args)
+    """``mailauth ARGS`` in a child process of its own group; killed (all of it) on timeout.
+
+    The child is forked from a warm server (support.forkcli) unless MAILAUTH_HOSTILE_FORK=0.
+    """
+    if forkcli.enabled():
+        return _run_forked(label, [str(a) for a in args], cwd, timeout)
+    return _run_subprocess(label, mailauth_argv(*args), cwd, timeout)
+
+
+def _run_forked(label: str, args: list[str], cwd: Path, timeout: float) -> Run:
+    ident = secrets.token_hex(6)
+    out, err = cwd / f".cmd-{ident}.out", cwd / f".cmd-{ident}.err"
+    started = time.monotonic()
+    finished = forkcli.server().run(
+        args,
+        cwd=cwd,
+        env=mailauth_env({"COLUMNS": "200"}),
+        stdout=out,
+        stderr=err,
+        timeout=timeout,
+    )
+    seconds = time.monotonic() - started
+    stdout = out.read_bytes().decode("utf-8", "replace") if out.exists() else ""
+    stderr = err.read_bytes().decode("utf-8", "replace") if err.exists() else ""
+    out.unlink(missing_ok=True)
+    err.unlink(missing_ok=True)
+    return Run(
+        label=label,
+        argv=("mailauth", *args),
+        code=None if finished is None else finished.code,
+        stdout=stdout,
+        stderr=stderr,
+        seconds=seconds,
+        max_rss_mb=0.0 if finished is None else finished.max_rss_kb / 1024,
+    )
+
+
+def _run_subprocess(label: str, argv: list[str], cwd: Path, timeout: float) -> Run:
     started = time.monotonic()
     process = subprocess.Popen(
         argv,
@@ -697,8 +733,17 @@ def run_case(case: Case) -> list[str]:
         before_config = snapshot(stage.config_dir)
         c, r = stage.config, stage.root
 
+        hung: list[str] = []
+        limit = case.spec.get("max_seconds")
+        timeout = min(COMMAND_TIMEOUT, float(limit) + 10) if limit else COMMAND_TIMEOUT
+
         def cli(label: str, *args: str | Path) -> Run:
-            return run_cli(label, *args, cwd=stage.work)
+            if hung:  # one hang is enough: do not wait for every command to hang too
+                return Run(label, (), None, "", f"not run: `{hung[0]}` hung", 0.0, 0.0)
+            run = run_cli(label, *args, cwd=stage.work, timeout=timeout)
+            if run.code is None:
+                hung.append(label)
+            return run
 
         validate = cli("validate", "validate", "-c", c)
         plans = [
@@ -720,7 +765,7 @@ def run_case(case: Case) -> list[str]:
             if changed:
                 verdict.append(f"a refused case wrote: {changed[:10]}")
         else:
-            verdict += _judge_accepted(case, stage, validate, plans, runs)
+            verdict += _judge_accepted(case, stage, cli, validate, plans, runs)
         return verdict + _common(runs, case, stage, outside)
 
 
@@ -742,7 +787,12 @@ def _judge_refused(case: Case, stage: Stage, validate: Run, plans: list[Run]) ->
 
 
 def _judge_accepted(
-    case: Case, stage: Stage, validate: Run, plans: list[Run], runs: list[Run]
+    case: Case,
+    stage: Stage,
+    cli: Callable[..., Run],
+    validate: Run,
+    plans: list[Run],
+    runs: list[Run],
 ) -> list[str]:
     problems = []
     if validate.code != 0:
@@ -753,11 +803,11 @@ def _judge_accepted(
     if problems:
         return problems
     c, r = stage.config, stage.root
-    apply = run_cli("apply --yes", "apply", "-c", c, "--root", r, "--yes", cwd=stage.work)
+    apply = cli("apply --yes", "apply", "-c", c, "--root", r, "--yes")
     runs.append(apply)
     if apply.code != 0:
         return [f"apply: exit {apply.code}, expected 0\n{apply.describe()}"]
-    again = run_cli("plan after apply", "plan", "-c", c, "--root", r, cwd=stage.work)
+    again = cli("plan after apply", "plan", "-c", c, "--root", r)
     runs.append(again)
     if again.code != 0:
         problems.append(
