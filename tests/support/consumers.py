@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from support.tools import require_binary
 
 TIMEOUT = 60.0
 # An absolute path inside a config line: not preceded by a word character or a dot.
-_ABS_PATH = re.compile(r"(?<![\w.@/])(/[A-Za-z0-9_][A-Za-z0-9_.+%/-]*)")
+_ABS_PATH = re.compile(r"(?<![\w.@/])(/[A-Za-z0-9_$(`{][A-Za-z0-9_.+%/${}()`-]*)")
 
 
 def _run(argv: list[str], *, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -137,6 +138,11 @@ def check_named_conf(path: Path, root: Path, work: Path) -> list[str]:
     return []
 
 
+def _replacer(path: str) -> Callable[[re.Match[str]], str]:
+    """A re.sub replacement keeping group 1 (the key) and putting ``path`` after it."""
+    return lambda match: match.group(1) + path
+
+
 def _with_tables(conf: Path, root: Path, work: Path, tables: tuple[str, ...]) -> Path:
     """A re-rooted copy of ``conf`` whose tables point at re-rooted copies of the tables."""
     copy = _rehosted_copy(conf, root, work, conf.name)
@@ -146,7 +152,7 @@ def _with_tables(conf: Path, root: Path, work: Path, tables: tuple[str, ...]) ->
         match = pattern.search(text)
         if match and Path(match.group(2)).is_file():
             staged = _rehosted_copy(Path(match.group(2)), root, work, f"table.{table}")
-            text = pattern.sub(lambda m, s=staged: m.group(1) + str(s), text)
+            text = pattern.sub(_replacer(str(staged)), text)
     copy.write_text(text)
     return copy
 
@@ -203,9 +209,15 @@ def check_dkimpy(path: Path, root: Path, work: Path) -> list[str]:
     return problems
 
 
-def check_postfix(config_dir: Path, sockets: int) -> list[str]:
+def check_postfix(config_dir: Path, sockets: int, work: Path) -> list[str]:
     """``postconf -c DIR -n`` reads main.cf with no warning; the milter lists hold ours only."""
     postconf = require_binary("postconf")
+    # A copy in a plain directory: postconf judges main.cf, not the directory's name.
+    work.mkdir(parents=True, exist_ok=True)
+    for name in ("main.cf", "master.cf"):
+        if (config_dir / name).is_file():
+            shutil.copyfile(config_dir / name, work / name)
+    config_dir = work
     result = _run([postconf, "-c", str(config_dir), "-n"])
     if result.returncode != 0 or result.stderr.strip():
         return [f"postconf -c {config_dir} -n: exit {result.returncode}: {result.stderr}"]

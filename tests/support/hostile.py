@@ -305,15 +305,17 @@ def _outside_fixture(stage: Stage) -> None:
 def staged(case: Case) -> Iterator[Stage]:
     """The case's directories under a safe (root-owned 0755) base, removed afterwards."""
     with safe_directory("hostile-") as base:
+        # The root is ./out of the commands' working directory: the default root, so that
+        # validate (which has no --root) looks where plan and apply --root look.
         stage = Stage(
             base=base,
             config_dir=base / "config",
             config=base / "config" / "mailauth.yaml",
-            root=base / "root",
+            root=base / "work" / "out",
             outside=base / "outside",
             work=base / "work",
         )
-        for directory in (stage.config_dir, stage.root, stage.outside, stage.work):
+        for directory in (stage.config_dir, stage.work, stage.root, stage.outside):
             directory.mkdir(mode=0o755)
             os.chmod(directory, 0o755)
         _outside_fixture(stage)
@@ -564,9 +566,17 @@ def _error_problems(run: Run, config: Path, case: Case) -> list[str]:
     messages = [m.group(m.lastindex or 0) for m in pattern.finditer(run.stderr)]
     if not messages:
         return [f"{run.label}: no `error: FILE:LINE:COL: ` line\n{run.describe()}"]
-    if field_name and not any(m.startswith(str(field_name)) for m in messages):
+    if field_name and not any(_names(m, str(field_name)) for m in messages):
         return [f"{run.label}: no error names {field_name}\n{run.describe()}"]
     return []
+
+
+def _names(message: str, field_name: str) -> bool:
+    """True when the error is about ``field_name`` or the object that holds it."""
+    where = message.split(": ", 1)[0].strip()
+    if not where or " " in where:
+        return False
+    return field_name == where or field_name.startswith((where + ".", where + "["))
 
 
 def _targets(config_text: str) -> dict[str, Any]:
@@ -611,7 +621,7 @@ def consumer_problems(stage: Stage) -> list[str]:
     postfix = targets.get("postfix")
     if isinstance(postfix, dict) and postfix.get("mode", "edit") == "edit":
         main_cf = consumers.under_root(root, postfix.get("main_cf", "/etc/postfix/main.cf"))
-        problems += consumers.check_postfix(main_cf.parent, sockets)
+        problems += consumers.check_postfix(main_cf.parent, sockets, work / "postfix")
     octodns = targets.get("octodns")
     if isinstance(octodns, dict):
         directory = consumers.under_root(root, octodns.get("directory", "/etc/octodns/mailauth"))
@@ -688,7 +698,11 @@ def _common(runs: list[Run], case: Case, stage: Stage, outside: Snapshot) -> lis
         for run in runs:
             for line in run.output.splitlines():
                 if line.startswith(("Now run:", "After apply, run:")):
-                    bad = unquoted_expansions(line.split(":", 1)[1])
+                    command = line.split(":", 1)[1]
+                    if "markdown" in run.label:  # commands are `code spans` there
+                        spans = re.findall(r"(`+)\s?(.*?)\s?\1", command)
+                        command = "; ".join(span for _, span in spans) if spans else command
+                    bad = unquoted_expansions(command)
                     if bad:
                         problems.append(f"{run.label}: printed command runs {bad}: {line}")
     for line in case.spec.get("plan_regex", []):
@@ -753,7 +767,8 @@ def run_case(case: Case) -> list[str]:
         runs = [validate, *plans]
         verdict: list[str] = []
         refused = _judge_refused(case, stage, validate, plans)
-        if case.expect == "refused" or (case.expect == "either" and validate.code != 0):
+        refusing = validate.code != 0 or all(plan.code == 1 for plan in plans)
+        if case.expect == "refused" or (case.expect == "either" and refusing):
             apply = cli("apply --yes", "apply", "-c", c, "--root", r, "--yes")
             runs.append(apply)
             verdict += refused
@@ -771,13 +786,21 @@ def run_case(case: Case) -> list[str]:
 
 def _judge_refused(case: Case, stage: Stage, validate: Run, plans: list[Run]) -> list[str]:
     problems = []
-    if case.stage == "validate":
+    phase = case.stage
+    if case.expect == "either":  # refused where it was refused
+        phase = "validate" if validate.code != 0 else "plan"
+    if phase == "validate":
         if validate.code != 1:
             problems.append(f"validate: exit {validate.code}, expected 1\n{validate.describe()}")
         else:
             problems += _error_problems(validate, stage.config, case)
+    elif validate.code == 1:  # validate may see the root's state too (key files)
+        problems += _error_problems(validate, stage.config, case)
     elif validate.code != 0:
-        problems.append(f"validate: exit {validate.code}, expected 0 (the file itself is fine)")
+        problems.append(
+            f"validate: exit {validate.code}, expected 0 (the file itself is fine)\n"
+            f"{validate.describe()}"
+        )
     for plan in plans:
         if plan.code != 1:
             problems.append(f"{plan.label}: exit {plan.code}, expected 1\n{plan.describe()}")
