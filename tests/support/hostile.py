@@ -572,11 +572,17 @@ def _error_problems(run: Run, config: Path, case: Case) -> list[str]:
 
 
 def _names(message: str, field_name: str) -> bool:
-    """True when the error is about ``field_name`` or the object that holds it."""
+    """True when the error is about ``field_name``, an item of it, or the object holding it."""
+    if message.startswith(field_name) and message[len(field_name) : len(field_name) + 1] in (
+        ":",
+        ".",
+        "[",
+    ):
+        return True
     where = message.split(": ", 1)[0].strip()
     if not where or " " in where:
         return False
-    return field_name == where or field_name.startswith((where + ".", where + "["))
+    return field_name.startswith((where + ".", where + "["))
 
 
 def _targets(config_text: str) -> dict[str, Any]:
