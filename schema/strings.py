@@ -195,6 +195,13 @@ _LDH = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
 _HOST_NAME = re.compile(rf"{_LDH}(?:\.{_LDH})*\.?")
 
 
+def single_label_host(value: str) -> str:
+    """A host name of one label (``localhost``): letters, digits and inner hyphens."""
+    if not re.fullmatch(_LDH, value):
+        raise ValueError(f"{value!r} is not a host name")
+    return value.lower()
+
+
 def milter_socket(value: str) -> str:
     """Exactly one milter socket: ``inet:PORT@HOST``, ``inet6:PORT@HOST`` or ``local:/path``.
 
@@ -297,5 +304,9 @@ def postfix_value(value: str) -> str:
     if value != value.strip(_WS):
         raise ValueError(
             f"{value!r} has leading or trailing white space, which Postfix drops; remove it"
+        )
+    if "  " in value:
+        raise ValueError(
+            f"{value!r} holds a run of spaces, which Postfix reads as one; write one space"
         )
     return value

@@ -21,7 +21,11 @@ class _Strict(BaseModel):
 
 AbsPath = Annotated[str, AfterValidator(strings.host_path)]
 UserName = Annotated[str, AfterValidator(strings.user_name)]
-Umask = Annotated[str, AfterValidator(strings.umask)]
+# json_schema_extra: editors still see the patterns; the checks with their messages are
+# the validators (strings.py, fullmatch).
+Umask = Annotated[
+    str, AfterValidator(strings.umask), Field(json_schema_extra={"pattern": "^[0-7]{3,4}$"})
+]
 MilterSocket = Annotated[str, AfterValidator(strings.milter_socket)]
 
 
@@ -35,7 +39,7 @@ def _trusted_host(value: str) -> str:
         pass
     name = text[2:] if text.startswith("*.") else text
     try:
-        names.domain_name(name) if "." in name else names.owner_name(name)
+        names.domain_name(name) if "." in name else strings.single_label_host(name)
     except ValueError:
         raise ValueError(f"{value!r} is not an address, CIDR range or host name") from None
     return text
@@ -118,7 +122,7 @@ class PostfixTarget(_Strict):
     milter_default_action: Literal["accept", "reject", "tempfail", "quarantine"] = "accept"
     milter_protocol: Literal[2, 3, 4, 5, 6] = 6
     parameters: dict[
-        Annotated[str, AfterValidator(strings.postfix_name)],
+        Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$"), AfterValidator(strings.postfix_name)],
         Annotated[str, AfterValidator(strings.postfix_value)],
     ] = Field(default_factory=dict, description="other main.cf parameters to set")
 
@@ -205,9 +209,16 @@ class OctodnsTarget(_Strict):
 AuthservId = Annotated[
     str,
     AfterValidator(strings.authserv_id),
-    Field(description="a host name, or HOSTNAME for gethostname()"),
+    Field(
+        description="a host name, or HOSTNAME for gethostname()",
+        json_schema_extra={"pattern": "^[A-Za-z0-9][A-Za-z0-9._-]*$"},
+    ),
 ]
-MacroValue = Annotated[str, AfterValidator(strings.macro_value)]
+MacroValue = Annotated[
+    str,
+    AfterValidator(strings.macro_value),
+    Field(json_schema_extra={"pattern": "^[A-Za-z0-9_.-]+$"}),
+]
 Canonicalization = Literal["relaxed/relaxed", "relaxed/simple", "simple/simple", "simple/relaxed"]
 
 
