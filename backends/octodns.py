@@ -526,7 +526,9 @@ class OctodnsBackend:
 
     def render(self, model: MailModel, target: OctodnsTarget) -> Sequence[Artifact]:
         provider = target.provider
-        sync = f"octodns-sync --config-file {shlex.quote(config_path(target))}" if provider else None
+        sync = (
+            f"octodns-sync --config-file {shlex.quote(config_path(target))}" if provider else None
+        )
         artifacts = [
             Artifact(
                 path=_join(target.directory, f"{zone.name}.yaml"),

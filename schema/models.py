@@ -50,7 +50,8 @@ Ttl = Annotated[int, Field(ge=0, le=2_147_483_647)]
 SafeText = Annotated[str, AfterValidator(lambda v: names.safe_text(v))]
 FilePath = Annotated[str, AfterValidator(lambda v: names.safe_text(v, what="path", forbid='"'))]
 HostPath = Annotated[str, AfterValidator(strings.host_path)]
-LocalFile = Annotated[str, AfterValidator(strings.local_file)]
+LockFile = Annotated[str, AfterValidator(lambda v: strings.local_file(v, "lock_file"))]
+SpfCacheFile = Annotated[str, AfterValidator(lambda v: strings.local_file(v, "spf_cache"))]
 ZoneTemplate = Annotated[
     str,
     AfterValidator(
@@ -106,6 +107,7 @@ def _reason(value: str) -> str:
     if len(value.strip()) < 3:
         raise ValueError("say why this rule does not apply here (the reason is required)")
     return value.strip()
+
 
 _SPF_HOST_CIDR = re.compile(r"(?P<host>[^/]+)?(?:/(?P<v4>[0-9]{1,2}))?(?://(?P<v6>[0-9]{1,3}))?")
 
@@ -405,10 +407,10 @@ class Config(StrictModel):
     zones: list[Zone] = Field(default_factory=list)
     domains: list[Domain] = Field(min_length=1)
     keys: KeyStore = Field(default_factory=KeyStore)
-    lock_file: LocalFile = Field(
+    lock_file: LockFile = Field(
         default="mailauth.lock", description="public keys, beside this file; commit it"
     )
-    spf_cache: LocalFile = Field(
+    spf_cache: SpfCacheFile = Field(
         default="mailauth.spf.json",
         description="DNS answers for flattened and third-party SPF includes, beside this "
         "file; written by `mailauth spf refresh`; commit it",

@@ -93,8 +93,7 @@ def path_template(
         parsed = list(string.Formatter().parse(value))
     except ValueError as exc:
         raise ValueError(
-            f"{value!r} is not a valid template ({exc}); write '{{' and '}}' only around "
-            f"{allowed}"
+            f"{value!r} is not a valid template ({exc}); write '{{' and '}}' only around {allowed}"
         ) from None
     literal = ""
     seen: set[str] = set()
@@ -104,9 +103,13 @@ def path_template(
             continue
         seen.add(field)
         if field not in fields or spec or conversion:
-            shown = "{" + field + ("!" + conversion if conversion else "") + (
-                ":" + spec if spec else ""
-            ) + "}"
+            shown = (
+                "{"
+                + field
+                + ("!" + conversion if conversion else "")
+                + (":" + spec if spec else "")
+                + "}"
+            )
             raise ValueError(f"{value!r}: {shown} is not a field here; use {allowed}")
     if "{" in literal or "}" in literal:
         raise ValueError(f"{value!r}: braces are only allowed around {allowed}")
@@ -250,7 +253,7 @@ def user_name(value: str) -> str:
 def umask(value: str) -> str:
     """A file mode mask: three or four octal digits (quote it: ``umask: "007"``)."""
     if not isinstance(value, str) or not _UMASK.fullmatch(value):
-        raise ValueError(f"{value!r} is not a umask: write three or four octal digits, as \"007\"")
+        raise ValueError(f'{value!r} is not a umask: write three or four octal digits, as "007"')
     return value
 
 
@@ -309,4 +312,18 @@ def postfix_value(value: str) -> str:
         raise ValueError(
             f"{value!r} holds a run of spaces, which Postfix reads as one; write one space"
         )
+    if "$" in _POSTFIX_MACRO.sub("", value):
+        raise ValueError(
+            f"{value!r} holds a '$' that is not a parameter reference, which stops Postfix "
+            "(fatal: macro processing error); write $name, ${name}, ${name?text}, "
+            "${name:text}, or $$ for a '$'"
+        )
     return value
+
+
+# $$, $name, ${name}, $(name), ${name?text}, ${name:text}: what Postfix expands without
+# complaint (nested references are refused, which is stricter than Postfix).
+_POSTFIX_MACRO = re.compile(
+    r"\$(?:\$|[A-Za-z0-9_]+|\{[A-Za-z0-9_]+(?:[?:][^{}()$]*)?\}"
+    r"|\([A-Za-z0-9_]+(?:[?:][^{}()$]*)?\))"
+)

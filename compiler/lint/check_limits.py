@@ -31,7 +31,9 @@ def check(ctx: Context) -> None:
     if targets.opendkim is not None:
         lists.append(("opendkim", "trusted_hosts", list(targets.opendkim.trusted_hosts)))
     if targets.dkimpy_milter is not None:
-        lists.append(("dkimpy_milter", "internal_hosts", list(targets.dkimpy_milter.internal_hosts)))
+        lists.append(
+            ("dkimpy_milter", "internal_hosts", list(targets.dkimpy_milter.internal_hosts))
+        )
     for target, key, hosts in lists:
         for index, host in enumerate(hosts):
             try:
