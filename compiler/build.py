@@ -192,6 +192,11 @@ def build_model(loaded: LoadedConfig, keys: KeyIndex | None = None) -> MailModel
                 else:
                     at = ("zones", zi, "records", ri, "value")
                     problems.append(Problem(source.where(at), dotted(at), error))
+            if extra.type == "TXT" and config.targets.octodns is not None:
+                octodns_problem = _octodns_txt_problem(value)
+                if octodns_problem is not None:
+                    at = ("zones", zi, "records", ri, "value")
+                    problems.append(Problem(source.where(at), dotted(at), octodns_problem))
             builders[spec.name].add(owner, extra.type, value, extra.ttl, "extra")
 
     for host in config.mail_hosts:
@@ -497,6 +502,17 @@ def _opendmarc_milter(config: Config, signer: Milter | None, notes: list[str]) -
         authserv_id=own,
         trusted_authserv_ids=tuple(unique),
     )
+
+
+def _octodns_txt_problem(value: str) -> str | None:
+    """Why octodns's TXT notation cannot carry ``value`` (found here, not at plan)."""
+    from mailauth.backends.octodns import escape_txt
+
+    try:
+        escape_txt(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 # Record types whose data holds no domain name: their text does not depend on the zone.
