@@ -411,3 +411,46 @@ def test_a_trailing_newline_does_not_pass_a_user_name() -> None:
 @pytest.mark.parametrize("value", ["01", "0100"])
 def test_umask_must_be_text(value: str) -> None:
     assert _load(_config(targets={"opendkim": {"umask": int(value)}})) is None
+
+
+# ----------------------------------------------------------------------------- main.cf bytes
+
+
+def _main_cf_edit() -> Any:
+    built = _load(_config(targets={"postfix": {"parameters": {"smtpd_banner": "hi"}}}))
+    assert built is not None
+    loaded, model = built
+    target = loaded.config.targets.postfix
+    assert target is not None
+    (artifact,) = PostfixBackend().render(model, target)
+    return artifact
+
+
+def test_a_latin_1_main_cf_keeps_its_bytes() -> None:
+    current = b"# r\xe9seau local\nmyhostname = caf\xe9.example\n"
+    new = _main_cf_edit().render(current, TODAY)
+    assert new == current + b"smtpd_banner = hi\n"
+
+
+def test_a_main_cf_line_without_equals_is_a_named_error() -> None:
+    from mailauth.backends.base import EditError
+
+    with pytest.raises(EditError, match=r"/etc/postfix/main.cf: line 2: missing '='"):
+        _main_cf_edit().render(b"a = 1\nnoequals\n", TODAY)
+
+
+def test_printed_commands_quote_their_paths() -> None:
+    from mailauth.backends.octodns import OctodnsBackend
+
+    directory = "/etc/octodns/a$(touch_x)"
+    octodns = {"directory": directory, "provider": {"class": "a.B"}}
+    assert _load(_config(targets={"octodns": octodns})) is None  # '$(' is no path character
+    built = _load(
+        _config(targets={"octodns": {"directory": "/etc/octo~dns", "provider": {"class": "a.B"}}})
+    )
+    assert built is not None
+    loaded, model = built
+    target = loaded.config.targets.octodns
+    assert target is not None
+    reloads = {a.reload for a in OctodnsBackend().render(model, target)}
+    assert reloads == {"octodns-sync --config-file '/etc/octo~dns/octodns-config.yaml'"}
