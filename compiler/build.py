@@ -511,7 +511,7 @@ def _octodns_txt_problem(value: str) -> str | None:
     try:
         escape_txt(value)
     except ValueError as exc:
-        return str(exc)
+        return f"{exc}; targets.octodns publishes this zone"
     return None
 
 
