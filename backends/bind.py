@@ -7,6 +7,7 @@ the old serial when nothing else changed, and otherwise moves it to YYYYMMDDnn.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -122,11 +123,13 @@ def bump_serial_edit(path: str, watched: tuple[str, ...]) -> Edit:
             raise EditError(f"{path}: serial_file does not exist; create it or unset serial_file")
         if not any(w in ctx.changed for w in watched):
             return current
-        text = current.decode("utf-8", "replace")
+        # A hand-kept file: bytes that are not UTF-8 are written back as they were.
+        text = current.decode("utf-8", "surrogateescape")
         span = find_serial(text)
         if span is None:
             raise EditError(f"{path}: no SOA record with a numeric serial found to bump")
-        return replace_serial(text, span, next_serial(span.value, ctx.today)).encode()
+        bumped = replace_serial(text, span, next_serial(span.value, ctx.today))
+        return bumped.encode("utf-8", "surrogateescape")
 
     return edit
 
@@ -139,6 +142,11 @@ def render_named_conf(zones: Sequence[tuple[str, str]]) -> str:
     for name, file in zones:
         lines += ["", f'zone "{name}" {{', "    type primary;", f'    file "{file}";', "};"]
     return "\n".join(lines) + "\n"
+
+
+def _rndc(*args: str) -> str:
+    """An rndc command line, every argument quoted for the shell it is pasted into."""
+    return " ".join(["rndc", *(shlex.quote(a) for a in args)])
 
 
 class BindBackend:
@@ -158,7 +166,7 @@ class BindBackend:
                         path=path,
                         content=template.encode(),
                         edit=zone_serial_edit(template),
-                        reload=f"rndc reload {zone.name}",
+                        reload=_rndc("reload", zone.name),
                     )
                 )
                 owned.append((zone.name, path))
@@ -168,7 +176,7 @@ class BindBackend:
                 Artifact(
                     path=path,
                     content=render_fragment(zone).encode(),
-                    reload=f"rndc reload {zone.name}",
+                    reload=_rndc("reload", zone.name),
                 )
             )
             if zone.serial_file is not None:
@@ -178,7 +186,7 @@ class BindBackend:
                         edit=bump_serial_edit(zone.serial_file, (path,)),
                         after=(path,),
                         owned=False,
-                        reload=f"rndc reload {zone.name}",
+                        reload=_rndc("reload", zone.name),
                     )
                 )
         if target.named_conf is not None and owned:
@@ -186,7 +194,7 @@ class BindBackend:
                 Artifact(
                     path=target.named_conf,
                     content=render_named_conf(owned).encode(),
-                    reload="rndc reconfig",
+                    reload=_rndc("reconfig"),
                 )
             )
         return artifacts

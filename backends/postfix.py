@@ -12,9 +12,17 @@ import shlex
 from collections.abc import Sequence
 from typing import ClassVar
 
-from mailauth.backends.base import Artifact, EditContext
-from mailauth.backends.postfix_maincf import postconf_script, set_parameters, snippet
+from mailauth.backends.base import Artifact, EditContext, EditError
+from mailauth.backends.postfix_maincf import (
+    MainCfError,
+    decode_main_cf,
+    encode_main_cf,
+    postconf_script,
+    set_parameters,
+    snippet,
+)
 from mailauth.compiler.model import MailModel, Milter
+from mailauth.schema.strings import milter_socket
 from mailauth.schema.targets import PostfixTarget
 
 
@@ -28,7 +36,9 @@ def postfix_address(milter: Milter, target: PostfixTarget) -> str:
     A chrooted smtpd/cleanup sees only its queue directory, and Postfix reads an
     absolute ``unix:`` path relative to it; so the socket must live below it.
     """
-    kind, _, rest = milter.socket.partition(":")
+    # Only a parsed socket reaches smtpd_milters: one socket, no separators.
+    socket = milter_socket(milter.socket)
+    kind, _, rest = socket.partition(":")
     if kind in ("inet", "inet6"):
         port, _, host = rest.partition("@")
         if ":" in host and not host.startswith("["):
@@ -88,8 +98,15 @@ class PostfixBackend:
                 ),
             ]
 
+        path = target.main_cf
+
         def edit(current: bytes | None, ctx: EditContext) -> bytes:
-            text = current.decode("utf-8") if current is not None else ""
-            return set_parameters(text, params).encode()
+            # main.cf is the admin's file: bytes that are not UTF-8 (a Latin-1 comment)
+            # are carried through unchanged, and a line Postfix would refuse is named.
+            text = decode_main_cf(current) if current is not None else ""
+            try:
+                return encode_main_cf(set_parameters(text, params))
+            except MainCfError as exc:
+                raise EditError(f"{path}: {exc}") from None
 
         return [Artifact(path=target.main_cf, edit=edit, owned=False, reload=reload)]

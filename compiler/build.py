@@ -86,13 +86,9 @@ def _relative(name: str, zone: str) -> str:
 
 
 def _rname(value: str | None, zone: str) -> str:
-    """SOA RNAME from ``hostmaster@example.org`` (dots in the local part get escaped)."""
-    if value is None:
-        return f"hostmaster.{zone}."
-    if "@" in value:
-        local, _, domain = value.partition("@")
-        return local.replace(".", "\\.") + "." + domain.rstrip(".") + "."
-    return value.rstrip(".") + "."
+    """SOA RNAME: the schema already made ``soa.rname`` a DNS name in presentation form
+    (through dnspython, see schema/strings.rname); the default is hostmaster@<zone>."""
+    return value if value is not None else f"hostmaster.{zone}."
 
 
 class _ZoneBuilder:
@@ -196,6 +192,11 @@ def build_model(loaded: LoadedConfig, keys: KeyIndex | None = None) -> MailModel
                 else:
                     at = ("zones", zi, "records", ri, "value")
                     problems.append(Problem(source.where(at), dotted(at), error))
+            if extra.type == "TXT" and config.targets.octodns is not None:
+                octodns_problem = _octodns_txt_problem(value)
+                if octodns_problem is not None:
+                    at = ("zones", zi, "records", ri, "value")
+                    problems.append(Problem(source.where(at), dotted(at), octodns_problem))
             builders[spec.name].add(owner, extra.type, value, extra.ttl, "extra")
 
     for host in config.mail_hosts:
@@ -433,41 +434,85 @@ def _milters(
             )
     chain = [signer] if signer is not None else []
     if targets.opendmarc is not None:
-        dmarc = targets.opendmarc
-        own = dmarc.authserv_id or (
-            signer.authserv_id if signer is not None and signer.authserv_id else None
-        )
-        own = own or _authserv_default(config)
-        trusted = [own]
-        if signer is not None and signer.authserv_id is not None:
-            trusted.append(signer.authserv_id)
-        elif signer is not None:
-            # OpenDKIM writes its results under the MTA's host name (Postfix myhostname).
-            trusted += [host.name for host in config.mail_hosts]
-            if not config.mail_hosts:
-                notes.append(
-                    "opendmarc: OpenDKIM writes Authentication-Results under Postfix's "
-                    "myhostname; add that name to targets.opendmarc.trusted_authserv_ids"
-                )
-        trusted += dmarc.trusted_authserv_ids
-        unique: list[str] = []
-        for name in trusted:
-            if name.lower() not in (u.lower() for u in unique):
-                unique.append(name)
-        chain.append(
-            Milter(
-                name="opendmarc",
-                socket=dmarc.socket,
-                authserv_id=own,
-                trusted_authserv_ids=tuple(unique),
-            )
-        )
-        if signer is None:
-            notes.append(
-                "opendmarc runs without a DKIM verifier before it: it sees no DKIM results, "
-                "so only SPF can make mail pass DMARC"
-            )
+        chain.append(_opendmarc_milter(config, signer, notes))
+    _check_postfix_reach(loaded, chain, problems)
     return tuple(chain)
+
+
+_MILTER_TARGETS = {
+    "opendkim": "opendkim",
+    "dkimpy-milter": "dkimpy_milter",
+    "opendmarc": "opendmarc",
+}
+
+
+def _check_postfix_reach(
+    loaded: LoadedConfig, chain: list[Milter], problems: list[Problem]
+) -> None:
+    """Each milter socket can be written into smtpd_milters (inside the chroot, say).
+
+    Checked here, with the socket's position, so validate refuses what plan would.
+    """
+    from mailauth.backends.postfix import MilterAddressError, postfix_address
+
+    postfix = loaded.config.targets.postfix
+    if postfix is None:
+        return
+    for milter in chain:
+        try:
+            postfix_address(milter, postfix)
+        except MilterAddressError as exc:
+            path = ("targets", _MILTER_TARGETS[milter.name], "socket")
+            problems.append(Problem(loaded.source.where(path), dotted(path), str(exc)))
+
+
+def _opendmarc_milter(config: Config, signer: Milter | None, notes: list[str]) -> Milter:
+    """OpenDMARC after the signer, trusting the signer's authserv-id."""
+    targets = config.targets
+    assert targets.opendmarc is not None
+    dmarc = targets.opendmarc
+    own = dmarc.authserv_id or (
+        signer.authserv_id if signer is not None and signer.authserv_id else None
+    )
+    own = own or _authserv_default(config)
+    trusted = [own]
+    if signer is not None and signer.authserv_id is not None:
+        trusted.append(signer.authserv_id)
+    elif signer is not None:
+        # OpenDKIM writes its results under the MTA's host name (Postfix myhostname).
+        trusted += [host.name for host in config.mail_hosts]
+        if not config.mail_hosts:
+            notes.append(
+                "opendmarc: OpenDKIM writes Authentication-Results under Postfix's "
+                "myhostname; add that name to targets.opendmarc.trusted_authserv_ids"
+            )
+    trusted += dmarc.trusted_authserv_ids
+    unique: list[str] = []
+    for name in trusted:
+        if name.lower() not in (u.lower() for u in unique):
+            unique.append(name)
+    if signer is None:
+        notes.append(
+            "opendmarc runs without a DKIM verifier before it: it sees no DKIM results, "
+            "so only SPF can make mail pass DMARC"
+        )
+    return Milter(
+        name="opendmarc",
+        socket=dmarc.socket,
+        authserv_id=own,
+        trusted_authserv_ids=tuple(unique),
+    )
+
+
+def _octodns_txt_problem(value: str) -> str | None:
+    """Why octodns's TXT notation cannot carry ``value`` (found here, not at plan)."""
+    from mailauth.backends.octodns import escape_txt
+
+    try:
+        escape_txt(value)
+    except ValueError as exc:
+        return f"{exc}; targets.octodns publishes this zone"
+    return None
 
 
 # Record types whose data holds no domain name: their text does not depend on the zone.

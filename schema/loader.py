@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,12 @@ MAX_FILE_BYTES = 8 * 1024 * 1024
 # The total is worked out on the composed node graph before anything is expanded, so an
 # alias bomb is refused in the time it takes to parse it.
 MAX_NODES = 2_000_000
+# Nor may aliases multiply a document: expanded, it may hold ALIAS_RATIO times the values
+# written (or ALIAS_FLOOR, if more). Each built value costs a few hundred bytes (the value,
+# its path and its position), so a 4 KB file (at most ~2,000 values) costs a few MB at
+# most, where the absolute limit alone would let it cost half a gigabyte.
+ALIAS_RATIO = 10
+ALIAS_FLOOR = 10_000
 # mailauth.yaml nests about six levels deep; far deeper nesting is a mistake or an attack
 # (and would exhaust Python's recursion limit while being read).
 MAX_DEPTH = 64
@@ -87,6 +94,85 @@ class LoadedDocument:
 _STR_TAG = "tag:yaml.org,2002:str"
 
 
+# ----------------------------------------------------------------------------- YAML 1.2 core
+#
+# PyYAML resolves plain scalars by YAML 1.1 rules: `0100` is octal 64, `1:00:00` is 3600,
+# `yes`/`no`/`on`/`off` are booleans, `2024-01-01` is a date. mailauth.yaml is read with
+# the YAML 1.2 core schema instead, where all of those but the decimal are text, and
+# `0100` is a hundred. Only the resolution of plain scalars and the construction of the
+# core types change; merge keys (`<<`) are kept.
+
+_CORE_BOOL = re.compile(r"(?:true|True|TRUE|false|False|FALSE)\Z")
+_CORE_INT = re.compile(r"(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)\Z")
+_CORE_FLOAT = re.compile(
+    r"(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))\Z"
+)
+_CORE_NULL = re.compile(r"(?:null|Null|NULL|~|)\Z")
+_CORE_RESOLVERS: list[tuple[str, re.Pattern[str], list[str]]] = [
+    ("tag:yaml.org,2002:bool", _CORE_BOOL, list("tTfF")),
+    ("tag:yaml.org,2002:int", _CORE_INT, list("-+0123456789")),
+    ("tag:yaml.org,2002:float", _CORE_FLOAT, list("-+0123456789.")),
+    ("tag:yaml.org,2002:null", _CORE_NULL, ["~", "n", "N", ""]),
+    ("tag:yaml.org,2002:merge", re.compile(r"<<\Z"), ["<"]),
+]
+
+
+def _core_resolvers() -> dict[Any, list[tuple[str, re.Pattern[str]]]]:
+    table: dict[Any, list[tuple[str, re.Pattern[str]]]] = {}
+    for tag, pattern, first in _CORE_RESOLVERS:
+        for char in first:
+            table.setdefault(char or None, []).append((tag, pattern))
+    return table
+
+
+def _scalar_text(loader: yaml.SafeLoader, node: yaml.Node) -> str:
+    value = loader.construct_scalar(node)  # type: ignore[arg-type]
+    assert isinstance(value, str)
+    return value
+
+
+def _construct_bool(loader: yaml.SafeLoader, node: yaml.Node) -> bool:
+    text = _scalar_text(loader, node)
+    if not _CORE_BOOL.match(text):
+        raise yaml.constructor.ConstructorError(None, None, f"{text!r} is not true or false")
+    return text.lower() == "true"
+
+
+def _construct_int(loader: yaml.SafeLoader, node: yaml.Node) -> int:
+    text = _scalar_text(loader, node)
+    if not _CORE_INT.match(text):
+        raise yaml.constructor.ConstructorError(None, None, f"{text!r} is not an integer")
+    if text.startswith(("0o", "0x")):
+        return int(text[2:], 8 if text[1] == "o" else 16)
+    return int(text, 10)
+
+
+def _construct_float(loader: yaml.SafeLoader, node: yaml.Node) -> float:
+    text = _scalar_text(loader, node)
+    if not (_CORE_FLOAT.match(text) or _CORE_INT.match(text)):
+        raise yaml.constructor.ConstructorError(None, None, f"{text!r} is not a number")
+    if _CORE_INT.match(text):
+        return float(_construct_int(loader, node))
+    lowered = text.lower()
+    if lowered.endswith(".inf"):
+        return float("-inf") if lowered.startswith("-") else float("inf")
+    if lowered == ".nan":
+        return float("nan")
+    return float(text)
+
+
+class CoreLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with the YAML 1.2 core schema for plain scalars."""
+
+    yaml_implicit_resolvers = _core_resolvers()
+
+
+CoreLoader.add_constructor("tag:yaml.org,2002:bool", _construct_bool)
+CoreLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+CoreLoader.add_constructor("tag:yaml.org,2002:float", _construct_float)
+
+
 def _mark(node: yaml.Node) -> Position:
     return Position(node.start_mark.line + 1, node.start_mark.column + 1)
 
@@ -97,7 +183,7 @@ class _Builder:
     def __init__(self, source: SourceMap) -> None:
         self.source = source
         self.problems: list[Problem] = []
-        self._constructor = yaml.SafeLoader("")
+        self._constructor = CoreLoader("")
 
     def build(self, node: yaml.Node, path: PathKey) -> Any:
         positions = self.source.positions
@@ -254,9 +340,14 @@ class _Measure:
         self.sizes[key] = total
         return total
 
+    def limit(self) -> int:
+        """The most values the document may expand to: a multiple of what it holds."""
+        return min(MAX_NODES, max(ALIAS_FLOOR, ALIAS_RATIO * len(self.sizes)))
+
     def check(self, root: yaml.Node) -> None:
         total = self.size(root, ())
-        if total <= MAX_NODES:
+        limit = self.limit()
+        if total <= limit:
             return
         if len(self.sizes) > MAX_NODES:
             raise _Refused(
@@ -282,7 +373,7 @@ class _Measure:
             bigger = [
                 (child, where)
                 for child, where in children
-                if self.sizes[id(child)] > MAX_NODES and self.refs[id(child)] == 1
+                if self.sizes[id(child)] > limit and self.refs[id(child)] == 1
             ]
             if not bigger:
                 break
@@ -292,7 +383,7 @@ class _Measure:
                 _at(self.file, node),
                 _dotted(path),
                 f"expands to {self.sizes[id(node)]} values through YAML aliases, over the "
-                f"limit of {MAX_NODES} (an alias bomb?); refusing to expand it",
+                f"limit of {limit} for this file (an alias bomb?); refusing to expand it",
             )
         )
 
@@ -304,7 +395,12 @@ class _Measure:
 # recursion, from libyaml's events; anything unusual (a syntax error, an undefined or
 # repeated anchor, a second document, nesting deeper than _FAST_DEPTH) is handed to the
 # pure-Python composer, so that such files get exactly the messages they always got.
-_CLoader: Any = getattr(yaml, "CSafeLoader", None)
+_CSafe: Any = getattr(yaml, "CSafeLoader", None)
+_CLoader: Any = (
+    type("CoreCLoader", (_CSafe,), {"yaml_implicit_resolvers": _core_resolvers()})
+    if _CSafe is not None
+    else None
+)
 _FAST_DEPTH = 256
 
 
@@ -374,17 +470,22 @@ def _compose_events(parser: Any) -> yaml.Node | None:
     return node
 
 
-def compose_yaml(text: str) -> yaml.Node | None:
-    """``yaml.compose(text, Loader=yaml.SafeLoader)``, through libyaml when it is installed."""
-    if _CLoader is not None:
-        parser = _CLoader(text)
+def compose_yaml(text: str, *, core: bool = True) -> yaml.Node | None:
+    """``yaml.compose(text)``, through libyaml when it is installed.
+
+    ``core`` resolves plain scalars by the YAML 1.2 core schema (mailauth.yaml); without it,
+    by PyYAML's YAML 1.1 rules (for files PyYAML wrote, such as octodns zone files).
+    """
+    fast = _CLoader if core else _CSafe
+    if fast is not None:
+        parser = fast(text)
         try:
             return _compose_events(parser)
         except (_Fallback, yaml.YAMLError, ValueError):
             pass
         finally:
             parser.dispose()
-    return yaml.compose(text, Loader=yaml.SafeLoader)
+    return yaml.compose(text, Loader=CoreLoader if core else yaml.SafeLoader)
 
 
 def _dotted(path: PathKey) -> str:
@@ -448,8 +549,8 @@ def load_yaml_text(text: str, file: str) -> LoadedDocument:
 
 
 def safe_load(text: str) -> Any:
-    """``yaml.safe_load(text)``, composed through libyaml when it is installed."""
-    node = compose_yaml(text)
+    """``yaml.safe_load(text)`` (YAML 1.1, as PyYAML wrote it), composed through libyaml."""
+    node = compose_yaml(text, core=False)
     if node is None:
         return None
     return yaml.SafeLoader("").construct_document(node)

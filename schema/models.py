@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from mailauth.schema import names
+from mailauth.schema import names, strings
 from mailauth.schema.targets import (
     DkimpyMilterTarget,
     KeyStore,
@@ -36,7 +36,8 @@ SCHEMA_VERSION = 1
 
 
 class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: `pct: true` must not become 1, nor `testing: "yes"` become True.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 DomainName = Annotated[str, AfterValidator(names.domain_name)]
@@ -48,18 +49,44 @@ Ip6Addr = Annotated[str, AfterValidator(lambda v: names.ip_address(v, 6))]
 Ttl = Annotated[int, Field(ge=0, le=2_147_483_647)]
 SafeText = Annotated[str, AfterValidator(lambda v: names.safe_text(v))]
 FilePath = Annotated[str, AfterValidator(lambda v: names.safe_text(v, what="path", forbid='"'))]
+HostPath = Annotated[str, AfterValidator(strings.host_path)]
+LockFile = Annotated[str, AfterValidator(lambda v: strings.local_file(v, "lock_file"))]
+SpfCacheFile = Annotated[str, AfterValidator(lambda v: strings.local_file(v, "spf_cache"))]
+ZoneTemplate = Annotated[
+    str,
+    AfterValidator(
+        lambda v: strings.path_template(v, ("zone",), {"zone": "example.org"}, what="path")
+    ),
+]
+
+# One TXT record longer than this is refused: answers that large need TCP, and many
+# resolvers and receivers give up on them (RFC 6376 3.6.2.2 and RFC 7208 3.4 ask for
+# records that fit a 512-octet UDP answer). DKIM/SPF records over 1,024 octets draw a
+# lint warning (DNS001) well before this.
+MAX_TXT_OCTETS = 4000
+
+
+def txt_size(value: str, what: str = "TXT value") -> str:
+    """A TXT value that can still be served: at most MAX_TXT_OCTETS octets in all."""
+    size = len(value.encode("utf-8"))
+    if size > MAX_TXT_OCTETS:
+        raise ValueError(
+            f"{what} is {size} octets long, over the limit of {MAX_TXT_OCTETS}: an answer this "
+            "large needs DNS over TCP, and many resolvers and mail receivers give up on it"
+        )
+    return value
 
 
 # `name: 01` arrives as the int 1: it is refused as "not text", and the loader's record of
 # what was written lets the message say `quote it: name: "01"` (see validate._describe).
 SelectorName = Annotated[str, AfterValidator(names.selector_name)]
 
-_SPF_DOMAIN_SPEC = re.compile(r"^[A-Za-z0-9_.%{}+,/=-]+$")
+_SPF_DOMAIN_SPEC = re.compile(r"[A-Za-z0-9_.%{}+,/=-]+")
 
 
 def _spf_domain_spec(value: str) -> str:
     """An SPF domain-spec (may hold macros like %{i}); no spaces or quotes."""
-    if not _SPF_DOMAIN_SPEC.match(value):
+    if not _SPF_DOMAIN_SPEC.fullmatch(value):
         raise ValueError(f"{value!r} is not a valid SPF domain-spec (RFC 7208 section 7.1)")
     return value
 
@@ -81,13 +108,14 @@ def _reason(value: str) -> str:
         raise ValueError("say why this rule does not apply here (the reason is required)")
     return value.strip()
 
-_SPF_HOST_CIDR = re.compile(r"^(?P<host>[^/]+)?(?:/(?P<v4>\d{1,2}))?(?://(?P<v6>\d{1,3}))?$")
+
+_SPF_HOST_CIDR = re.compile(r"(?P<host>[^/]+)?(?:/(?P<v4>[0-9]{1,2}))?(?://(?P<v6>[0-9]{1,3}))?")
 
 
 def _spf_host_cidr(value: str) -> str:
     """``host``, ``host/24``, ``/24`` or ``host/24//64`` for the a: and mx: mechanisms."""
-    m = _SPF_HOST_CIDR.match(value)
-    if not m or (m.group("host") and not _SPF_DOMAIN_SPEC.match(m.group("host"))):
+    m = _SPF_HOST_CIDR.fullmatch(value)
+    if not m or (m.group("host") and not _SPF_DOMAIN_SPEC.fullmatch(m.group("host"))):
         raise ValueError(f"{value!r} is not a valid host[/cidr] for an SPF a/mx mechanism")
     if m.group("v4") and int(m.group("v4")) > 32:
         raise ValueError(f"{value!r}: the IPv4 prefix length must be 0-32 (got /{m.group('v4')})")
@@ -103,7 +131,7 @@ def _spf_raw(value: str) -> str:
     names.safe_text(value)
     if not value.lower().startswith("v=spf1") or (len(value) > 6 and value[6] != " "):
         raise ValueError(f"an SPF record starts with 'v=spf1 ' (got {value[:20]!r})")
-    return value
+    return txt_size(value, "the SPF record")
 
 
 class Spf(StrictModel):
@@ -144,7 +172,7 @@ class DkimSelector(StrictModel):
         default=None,
         description="base64 public key (DKIM p=); normally taken from mailauth.lock",
     )
-    key_file: FilePath | None = Field(
+    key_file: HostPath | None = Field(
         default=None, description="adopt an existing private key file instead of generating one"
     )
     testing: bool = Field(default=False, description="publish t=y (receivers treat as test)")
@@ -192,7 +220,7 @@ class Dkim(StrictModel):
         return self
 
 
-_REPORT_URI = re.compile(r"^mailto:[^\s,;!\"\\]+@[A-Za-z0-9.-]+(?:![0-9]+[kmgt]?)?$", re.I)
+_REPORT_URI = re.compile(r"mailto:[^\s,;!\"\\]+@[A-Za-z0-9.-]+(?:![0-9]+[kmgt]?)?", re.I)
 
 
 def _report_uri(value: str) -> str:
@@ -200,7 +228,7 @@ def _report_uri(value: str) -> str:
     text = value.strip()
     if "@" in text and not text.lower().startswith("mailto:"):
         text = "mailto:" + text
-    if not _REPORT_URI.match(text):
+    if not _REPORT_URI.fullmatch(text):
         raise ValueError(f"{value!r} is not a mailto: report address (e.g. dmarc@example.org)")
     return text
 
@@ -250,7 +278,7 @@ class MailHost(StrictModel):
 
 class Soa(StrictModel):
     mname: DomainName | None = Field(default=None, description="primary server; default first NS")
-    rname: str | None = Field(
+    rname: Annotated[str, AfterValidator(strings.rname)] | None = Field(
         default=None, description="contact, as hostmaster@example.org; default hostmaster@<zone>"
     )
     refresh: Ttl = 10800
@@ -279,6 +307,13 @@ class ExtraRecord(StrictModel):
             )
         return value
 
+    @field_validator("value")
+    @classmethod
+    def _txt_fits(cls, value: str, info: ValidationInfo) -> str:
+        if info.data.get("type") == "TXT":
+            return txt_size(value)
+        return value
+
 
 class Zone(StrictModel):
     """A DNS zone: ``zone`` mode owns the whole file, ``include`` mode writes a fragment."""
@@ -289,7 +324,7 @@ class Zone(StrictModel):
     soa: Soa = Field(default_factory=Soa)
     ns: list[DomainName] = Field(default_factory=list)
     records: list[ExtraRecord] = Field(default_factory=list)
-    serial_file: FilePath | None = Field(
+    serial_file: HostPath | None = Field(
         default=None,
         description="include mode: the hand-kept zone file whose SOA serial mailauth bumps",
     )
@@ -342,10 +377,12 @@ class Domain(StrictModel):
 class BindTarget(StrictModel):
     """Where the BIND zone files go (paths are under --root)."""
 
-    directory: FilePath = "/var/named"
-    zone_file: FilePath = Field(default="zone.{zone}", description="{zone} is the zone name")
-    include_file: FilePath = Field(default="mailauth.{zone}.inc")
-    named_conf: FilePath | None = Field(
+    directory: HostPath = "/var/named"
+    zone_file: ZoneTemplate = Field(default="zone.{zone}", description="{zone} is the zone name")
+    include_file: ZoneTemplate = Field(
+        default="mailauth.{zone}.inc", description="{zone} is the zone name"
+    )
+    named_conf: HostPath | None = Field(
         default="/etc/named/mailauth.zones.conf",
         description="zone statements to `include` from named.conf; null to skip",
     )
@@ -370,10 +407,10 @@ class Config(StrictModel):
     zones: list[Zone] = Field(default_factory=list)
     domains: list[Domain] = Field(min_length=1)
     keys: KeyStore = Field(default_factory=KeyStore)
-    lock_file: FilePath = Field(
+    lock_file: LockFile = Field(
         default="mailauth.lock", description="public keys, beside this file; commit it"
     )
-    spf_cache: FilePath = Field(
+    spf_cache: SpfCacheFile = Field(
         default="mailauth.spf.json",
         description="DNS answers for flattened and third-party SPF includes, beside this "
         "file; written by `mailauth spf refresh`; commit it",

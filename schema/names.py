@@ -9,9 +9,9 @@ from __future__ import annotations
 import ipaddress
 import re
 
-_LDH_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_LDH_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 # Owner names of auth records carry underscores (_dmarc, _domainkey, _mta-sts).
-_OWNER_LABEL = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$")
+_OWNER_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -58,7 +58,7 @@ def domain_name(value: str) -> str:
             )
     labels = _labels(value, what="domain name")
     for label in labels:
-        if not _LDH_LABEL.match(label):
+        if not _LDH_LABEL.fullmatch(label):
             raise ValueError(
                 f"{value!r} is not a valid domain name: label {label!r} may not start or "
                 "end with a hyphen"
@@ -82,7 +82,7 @@ def owner_name(value: str) -> str:
     for index, label in enumerate(labels):
         if label == "*" and index == 0:
             continue
-        if not _OWNER_LABEL.match(label):
+        if not _OWNER_LABEL.fullmatch(label):
             raise ValueError(
                 f"{value!r} is not a valid record name: label {label!r} may only hold letters, "
                 "digits, hyphens and underscores"
@@ -100,7 +100,7 @@ def selector_name(value: str) -> str:
         )
     labels = _labels(str(value), what="selector")
     for label in labels:
-        if not _OWNER_LABEL.match(label) or label.startswith("_"):
+        if not _OWNER_LABEL.fullmatch(label) or label.startswith("_"):
             raise ValueError(
                 f"{value!r} is not a valid DKIM selector: use letters, digits and hyphens"
             )
@@ -135,6 +135,8 @@ def ip_network(value: str, version: int) -> str:
     text = str(value).strip()
     kind = "IPv4" if version == 4 else "IPv6"
     limit = 32 if version == 4 else 128
+    if "%" in text:
+        raise ValueError(f"{text!r}: an IPv6 zone index ('%...') is not allowed here")
     _, slash, prefix = text.partition("/")
     if slash and prefix.isdigit() and int(prefix) > limit:
         raise ValueError(f"{text!r}: the {kind} prefix length must be 0-{limit} (got /{prefix})")
@@ -151,6 +153,8 @@ def ip_address(value: str, version: int) -> str:
     """A single IPv4 or IPv6 address, normalised."""
     text = str(value).strip()
     kind = "IPv4" if version == 4 else "IPv6"
+    if "%" in text:
+        raise ValueError(f"{text!r}: an IPv6 zone index ('%...') is not allowed here")
     try:
         addr = ipaddress.ip_address(text)
     except ValueError:

@@ -8,59 +8,30 @@ onto the host unchanged.
 from __future__ import annotations
 
 import ipaddress
-import re
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, model_validator
 
-from mailauth.schema import names
+from mailauth.schema import names, strings
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
-def _abs_path(value: str) -> str:
-    names.safe_text(value, what="path", forbid="\"' ")
-    if not value.startswith("/"):
-        raise ValueError(f"{value!r} must be an absolute path on the mail host")
-    if ".." in value.split("/"):
-        raise ValueError(f"{value!r}: '..' is not allowed in a path")
-    return value
-
-
-AbsPath = Annotated[str, AfterValidator(_abs_path)]
-_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
-
-
-def _user(value: str) -> str:
-    if not _USER.match(value):
-        raise ValueError(f"{value!r} is not a valid user or group name")
-    return value
-
-
-UserName = Annotated[str, AfterValidator(_user)]
-
-
-def _opendkim_socket(value: str) -> str:
-    """``inet:PORT@HOST``, ``inet6:PORT@HOST`` or ``local:/path`` (opendkim.conf(5))."""
-    if re.fullmatch(r"inet6?:\d{1,5}@[A-Za-z0-9.:\[\]-]+", value):
-        port = int(value.split(":", 1)[1].split("@", 1)[0])
-        if not 0 < port < 65536:
-            raise ValueError(f"{value!r}: port must be 1-65535")
-        return value
-    if value.startswith(("local:/", "unix:/")):
-        _abs_path(value.split(":", 1)[1])
-        return "local:" + value.split(":", 1)[1]
-    raise ValueError(f"{value!r} is not a milter socket: use inet:PORT@HOST or local:/path")
-
-
-MilterSocket = Annotated[str, AfterValidator(_opendkim_socket)]
+AbsPath = Annotated[str, AfterValidator(strings.host_path)]
+UserName = Annotated[str, AfterValidator(strings.user_name)]
+# json_schema_extra: editors still see the patterns; the checks with their messages are
+# the validators (strings.py, fullmatch).
+Umask = Annotated[
+    str, AfterValidator(strings.umask), Field(json_schema_extra={"pattern": "^[0-7]{3,4}$"})
+]
+MilterSocket = Annotated[str, AfterValidator(strings.milter_socket)]
 
 
 def _trusted_host(value: str) -> str:
     """An address, a CIDR range, a host name or a ``*.domain`` pattern (OpenDKIM peer lists)."""
-    text = str(value).strip()
+    text = strings.plain_ip(value)
     try:
         ipaddress.ip_network(text, strict=False)
         return text
@@ -68,14 +39,14 @@ def _trusted_host(value: str) -> str:
         pass
     name = text[2:] if text.startswith("*.") else text
     try:
-        names.domain_name(name) if "." in name else names.owner_name(name)
+        names.domain_name(name) if "." in name else strings.single_label_host(name)
     except ValueError:
         raise ValueError(f"{value!r} is not an address, CIDR range or host name") from None
     return text
 
 
 def _any_ip(value: str) -> str:
-    text = str(value).strip()
+    text = strings.plain_ip(value)
     try:
         return str(ipaddress.ip_address(text))
     except ValueError:
@@ -86,18 +57,22 @@ class KeyStore(_Strict):
     """Where private keys live on the mail host, and who owns them."""
 
     directory: AbsPath = "/etc/opendkim/keys"
-    file: str = Field(default="{domain}/{selector}.private", description="layout below directory")
+    file: Annotated[
+        str,
+        AfterValidator(
+            lambda v: strings.path_template(
+                v,
+                ("domain", "selector"),
+                {"domain": "example.org", "selector": "sel"},
+                what="keys.file",
+            )
+        ),
+    ] = Field(
+        default="{domain}/{selector}.private",
+        description="layout below directory; {domain} and {selector} are filled in",
+    )
     owner: UserName | None = Field(default=None, description="e.g. opendkim (needs root)")
     group: UserName | None = Field(default=None, description="e.g. opendkim (needs root)")
-
-    @model_validator(mode="after")
-    def _layout(self) -> KeyStore:
-        if "{domain}" not in self.file or "{selector}" not in self.file:
-            raise ValueError("keys.file must contain {domain} and {selector}")
-        names.safe_text(self.file, what="keys.file", forbid="\"' ")
-        if self.file.startswith("/") or ".." in self.file.split("/"):
-            raise ValueError("keys.file is relative to keys.directory and may not hold '..'")
-        return self
 
 
 class State(_Strict):
@@ -118,7 +93,7 @@ class OpenDkimTarget(_Strict):
     mode: Literal["s", "v", "sv"] = "sv"
     user: UserName | None = Field(default="opendkim", description="UserID; null to keep root")
     group: UserName | None = None
-    umask: Annotated[str, Field(pattern=r"^[0-7]{3,4}$")] = "007"
+    umask: Umask = "007"
     pid_file: AbsPath = "/run/opendkim/opendkim.pid"
     canonicalization: Literal[
         "relaxed/relaxed", "relaxed/simple", "simple/simple", "simple/relaxed"
@@ -147,8 +122,8 @@ class PostfixTarget(_Strict):
     milter_default_action: Literal["accept", "reject", "tempfail", "quarantine"] = "accept"
     milter_protocol: Literal[2, 3, 4, 5, 6] = 6
     parameters: dict[
-        Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")],
-        Annotated[str, AfterValidator(lambda v: names.safe_text(v, forbid=""))],
+        Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$"), AfterValidator(strings.postfix_name)],
+        Annotated[str, AfterValidator(strings.postfix_value)],
     ] = Field(default_factory=dict, description="other main.cf parameters to set")
 
     @model_validator(mode="after")
@@ -162,6 +137,7 @@ class PostfixTarget(_Strict):
         return self
 
 
+# pydantic's `pattern` is Rust regex, where `$` is the end of text (a trailing newline fails).
 _OCTODNS_ID = r"^[A-Za-z0-9_-]+$"
 _DOTTED_CLASS = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$"
 _SECRET_WORDS = ("key", "token", "secret", "password", "passwd", "credential")
@@ -230,11 +206,19 @@ class OctodnsTarget(_Strict):
     )
 
 
-_AUTHSERV_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 AuthservId = Annotated[
-    str, Field(pattern=_AUTHSERV_ID, description="a host name, or HOSTNAME for gethostname()")
+    str,
+    AfterValidator(strings.authserv_id),
+    Field(
+        description="a host name, or HOSTNAME for gethostname()",
+        json_schema_extra={"pattern": "^[A-Za-z0-9][A-Za-z0-9._-]*$"},
+    ),
 ]
-MacroValue = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
+MacroValue = Annotated[
+    str,
+    AfterValidator(strings.macro_value),
+    Field(json_schema_extra={"pattern": "^[A-Za-z0-9_.-]+$"}),
+]
 Canonicalization = Literal["relaxed/relaxed", "relaxed/simple", "simple/simple", "simple/relaxed"]
 
 
@@ -267,7 +251,7 @@ class DkimpyMilterTarget(_Strict):
         description="UserID it switches to after reading the keys (it never keeps root)",
     )
     group: UserName | None = None
-    umask: Annotated[str, Field(pattern=r"^[0-7]{3,4}$")] = "007"
+    umask: Umask = "007"
     pid_file: AbsPath = "/run/dkimpy-milter/dkimpy-milter.pid"
     canonicalization: Canonicalization = "relaxed/simple"
     internal_hosts: list[Annotated[str, AfterValidator(_dkimpy_host)]] = Field(
@@ -309,7 +293,7 @@ class OpenDmarcTarget(_Strict):
     socket: MilterSocket = "inet:8893@127.0.0.1"
     user: UserName | None = Field(default="opendmarc", description="UserID; null to keep root")
     group: UserName | None = None
-    umask: Annotated[str, Field(pattern=r"^[0-7]{3,4}$")] = "007"
+    umask: Umask = "007"
     pid_file: AbsPath = "/run/opendmarc/opendmarc.pid"
     authserv_id: AuthservId | None = Field(
         default=None, description="authserv-id of its Authentication-Results; default the signer's"

@@ -188,12 +188,12 @@ def test_internal_hosts_inline_and_names_without_dot_refused() -> None:
         DkimpyMilterTarget(submission_daemon_name="X", inbound_daemon_name="X")
 
 
-def test_key_path_with_colon_is_refused_at_render(tmp_path: Path) -> None:
+def test_key_path_with_colon_is_refused_at_validate(tmp_path: Path) -> None:
+    """KeyTable splits at ':' and spaces: validate refuses such a path, before any render."""
     config = _config(tmp_path)
     config["keys"]["file"] = "{domain}/{selector}:key"
-    model = _model(tmp_path, config)
-    with pytest.raises(ValueError, match="':' or a space"):
-        render_key_table(model, "rsa")
+    with pytest.raises(ConfigError, match=r"keys.file: .* holds ':'"):
+        _model(tmp_path, config)
 
 
 # -- the signer choice and the chain ------------------------------------------------------

@@ -197,7 +197,13 @@ def lint(
 ) -> Report:
     """Every rule on ``model`` (built from ``loaded``); ``live`` adds real DNS (--resolve)."""
     from mailauth.compiler.keys import lock_path
-    from mailauth.compiler.lint import check_dkim, check_dmarc, check_spf, check_xref
+    from mailauth.compiler.lint import (
+        check_dkim,
+        check_dmarc,
+        check_limits,
+        check_spf,
+        check_xref,
+    )
     from mailauth.compiler.lockfile import read_lock
     from mailauth.compiler.spf.cache import cache_path, read_cache
 
@@ -215,7 +221,7 @@ def lint(
         view=ChainView(sources),
         live=live,
     )
-    for module in (check_spf, check_dkim, check_dmarc, check_xref):
+    for module in (check_spf, check_dkim, check_dmarc, check_xref, check_limits):
         module.check(ctx)
     findings = apply_silences(ctx)
     order = {sev: i for i, sev in enumerate(("error", "warning", "info"))}

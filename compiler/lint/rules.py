@@ -268,6 +268,13 @@ _RULES = (
         "Publish `v=DKIM1; k=rsa; p=<base64 public key>` (k=ed25519 for Ed25519).",
         "A key record whose p= does not decode to a key of its k= type verifies nothing.",
     ),
+    Rule(
+        "DKIM011", "warning", "DKIM record over 1,024 octets", "RFC 6376 section 3.6.2.2",
+        "Use a 2048-bit RSA key (about 410 octets) or an Ed25519 key (about 60 octets).",
+        "A key record this long needs DNS over TCP at many receivers and some fail to "
+        "fetch it, so signatures fail verification. mailauth refuses TXT values over "
+        "4,000 octets outright.",
+    ),
     # --- DMARC (RFC 9989, compatible with RFC 7489) -------------------------------------
     Rule(
         "DMARC001", "error", "Invalid DMARC record or tag value",
@@ -380,6 +387,14 @@ _RULES = (
         "XREF005", "warning", "DKIM selectors but none signs", "RFC 6376 section 3.1",
         "Set `sign: true` on the selector in use.",
         "Every selector of the domain is publish-only, so no mail is signed.",
+    ),
+    Rule(
+        "XREF006", "warning", "Trusted host range wider than /16 (IPv4) or /48 (IPv6)",
+        "opendkim.conf(5) InternalHosts",
+        "List the addresses of your own mail clients and servers, not whole networks "
+        "(never 0.0.0.0/0 or ::/0).",
+        "Mail from a trusted host (trusted_hosts, internal_hosts) is signed with your key "
+        "rather than verified; a range this wide lets strangers send mail signed as yours.",
     ),
     # --- The linter's own bookkeeping ----------------------------------------------------
     Rule(
