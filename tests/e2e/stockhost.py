@@ -50,7 +50,7 @@ from typing import Any, Self
 
 from support import ServerProcess, mailauth_argv, mailauth_env, require_binary, wait_until
 
-from e2e.dmarcstack import OUTSIDE_ADDRESS, NetNamespace, NetnsNamed, SyslogSink
+from e2e.dmarcstack import NetNamespace, NetnsNamed, SyslogSink
 
 #: The host's top-level directories mailauth, Postfix and the daemons write below.
 OVERLAID = ("etc", "var")
@@ -144,16 +144,17 @@ class StockHost:
         ]
         log = (self.base / "holder.log").open("wb")
         self.holder = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=log,
             start_new_session=True,
         )
         assert self.holder.stdout is not None
         line = self.holder.stdout.readline()
         if line.strip() != b"ready":
             self.holder.wait(10)
-            raise HostError(
-                f"namespace holder failed: {(self.base / 'holder.log').read_text()}"
-            )
+            raise HostError(f"namespace holder failed: {(self.base / 'holder.log').read_text()}")
         self._boot()
         return self
 
@@ -167,7 +168,10 @@ class StockHost:
         """Every process in the case's network namespace (which holds all of the case)."""
         result = subprocess.run(
             [require_binary("ip"), "netns", "pids", self.netns.name],
-            capture_output=True, text=True, check=False, timeout=30,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=30,
         )
         return [int(p) for p in result.stdout.split()]
 
@@ -487,11 +491,12 @@ class StockNamed(NetnsNamed):
         workdir.mkdir(parents=True, exist_ok=True)
         root = workdir / "root.zone"
         root.write_text(_ROOT_ZONE)
-        super().__init__([(".", root)], host.netns, workdir=workdir)
+        super().__init__([], host.netns, workdir=workdir)
         self.wrap = host.prefix
         self.expect = list(expect)
         self.config = "\n".join(
             [
+                f'zone "." {{ type primary; file "{root}"; }};',
                 *(f'include "{path}";' for path in includes),
                 *(f'zone "{name}" {{ type primary; file "{path}"; }};' for name, path in zones),
             ]
@@ -621,9 +626,7 @@ class StockPostfix(ServerProcess):
         return self.host.netns.accepts(25, banner="220")
 
     def log_text(self) -> str:
-        lines = [
-            line for line in self.host.sink.text().splitlines() if " postfix/" in line
-        ]
+        lines = [line for line in self.host.sink.text().splitlines() if " postfix/" in line]
         return super().log_text() + "".join(f"[syslog] {line}\n" for line in lines)
 
     def stop(self) -> None:
@@ -677,7 +680,13 @@ class Sent:
 
 
 def smtp_send(
-    host: StockHost, port: int, sender: str, rcpt: str, message: bytes, *, tag: str,
+    host: StockHost,
+    port: int,
+    sender: str,
+    rcpt: str,
+    message: bytes,
+    *,
+    tag: str,
     source: str = "127.0.0.1",
 ) -> Sent:
     """One SMTP transaction from ``source`` (STARTTLS when offered, no AUTH)."""
