@@ -37,11 +37,9 @@ import json
 import os
 import re
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -748,24 +746,6 @@ def without_delivery_headers(raw: bytes) -> bytes:
     return b"".join(kept) + sep + body
 
 
-def wait_for_mbox(
-    host: StockHost, path: str, tags: Iterable[str], timeout: float = 30.0
-) -> dict[str, bytes]:
-    """The messages in the host's mbox ``path`` by tag, once all ``tags`` are there.
-
-    Returns what arrived when the time is up, so a test can say which one is missing.
-    """
-    wanted = set(tags)
-    found: dict[str, bytes] = {}
-    deadline = time.monotonic() + timeout
-    while True:
-        data = host.read_bytes(path) or b""
-        found = {subject_tag(raw): raw for raw in split_mbox(data)}
-        if wanted <= set(found) or time.monotonic() >= deadline:
-            return found
-        time.sleep(0.3)
-
-
 # -- a case's run, recorded ----------------------------------------------------------------
 
 
@@ -810,7 +790,3 @@ def pid_user(uid: int | None) -> str:
     with contextlib.suppress(KeyError):
         return pwd.getpwuid(uid).pw_name
     return str(uid)
-
-
-def copy_tree(source: Path, dest: Path) -> None:
-    shutil.copytree(source, dest, dirs_exist_ok=True)
