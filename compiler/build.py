@@ -528,7 +528,19 @@ def _check_rdata(rtype: str, value: str, zone: str) -> tuple[str, str | None]:
     import dns.exception
     import dns.name
     import dns.rdata
+    import dns.tokenizer
 
+    # A zone-file comment or a line break inside the value would be dropped by the parser
+    # below and by named alike: what was written would not be what is published.
+    try:
+        tokens = dns.tokenizer.Tokenizer(value)
+        while not (token := tokens.get(want_comment=True)).is_eof():
+            if token.is_comment():
+                return value, f"not a valid {rtype} value: ';' starts a zone-file comment"
+            if token.is_eol():
+                return value, f"not a valid {rtype} value: it must be one line"
+    except dns.exception.DNSException as exc:
+        return value, f"not a valid {rtype} value: {exc}"
     try:
         rdata = dns.rdata.from_text(
             "IN", rtype, value, origin=dns.name.from_text(zone), relativize=False

@@ -25,6 +25,7 @@ from mailauth.compiler.plan import (
     check_claims,
     compute_plan,
     host_path,
+    model_key_files,
     read_under,
     render_all,
     selected_targets,
@@ -83,7 +84,7 @@ def check_render(job: Job, model: MailModel, keys: KeyPhase) -> None:
         config = job.loaded.config
         configured = [t for t in job.targets if getattr(config.targets, t, None) is not None]
         pairs = [*render_all(model, config, configured), *keys.artifacts]
-        check_claims(job.root, job.loaded.config, pairs)
+        check_claims(job.root, job.loaded.config, pairs, model_key_files(model))
     except PlanError as exc:
         raise located(job, exc) from None
 

@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from mailauth.backends import REGISTRY, Artifact, EditContext, EditError
-from mailauth.compiler.fsio import UnsafePath, read_checked
+from mailauth.compiler.fsio import UnsafePath, check_path, read_checked
 from mailauth.compiler.model import MailModel
 from mailauth.schema.errors import ConfigError, Problem
 from mailauth.schema.models import Config
@@ -130,6 +130,9 @@ class FileChange:
     after: tuple[str, ...] = ()
     ids: tuple[int, int] | None = None  # uid, gid carried over from the file replaced
     key_store: str | None = None
+    # The old content is a file mailauth did not write (a distribution's config it takes
+    # over): it is replaced, kept in the backup, and never shown, only fingerprinted.
+    foreign: bool = False
 
     @property
     def confidential(self) -> bool:
@@ -160,12 +163,20 @@ class FileChange:
                 f"(secret file, content not shown: {self.fingerprint(self.old)} -> "
                 f"{self.fingerprint(self.new)})\n"
             )
-        old = (self.old or b"").decode("utf-8", "replace").splitlines(keepends=True)
+        head = ""
+        shown_old = self.old
+        if self.foreign:
+            head = (
+                f"(replaces a file mailauth did not write, kept in the backup; its content "
+                f"is not shown: {self.fingerprint(self.old)})\n"
+            )
+            shown_old = b""
+        old = (shown_old or b"").decode("utf-8", "replace").splitlines(keepends=True)
         new = (self.new or b"").decode("utf-8", "replace").splitlines(keepends=True)
-        fromfile = "/dev/null" if self.old is None else f"a{self.path}"
+        fromfile = "/dev/null" if not shown_old else f"a{self.path}"
         tofile = "/dev/null" if self.new is None else f"b{self.path}"
         lines = difflib.unified_diff(old, new, fromfile, tofile)
-        return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+        return head + "".join(line if line.endswith("\n") else line + "\n" for line in lines)
 
 
 @dataclass
@@ -350,7 +361,12 @@ def _label(name: str) -> str:
     return "the DKIM key store (keys:)" if name == "keys" else f"targets.{name}"
 
 
-def check_claims(root: Path, config: Config, pairs: Sequence[tuple[str, Artifact]]) -> None:
+def check_claims(
+    root: Path,
+    config: Config,
+    pairs: Sequence[tuple[str, Artifact]],
+    key_files: Iterable[str] = (),
+) -> None:
     """Every place on disk is claimed once: a target's file, a private key, mailauth's
     own state (manifest, apply lock) and backup directory. A path claimed twice would
     have one writer silently lose (a key dropped while the lock publishes it), and a file
@@ -373,6 +389,13 @@ def check_claims(root: Path, config: Config, pairs: Sequence[tuple[str, Artifact
     for text, label, spot in own:
         host_path(root, text)
         entries.append((PurePosixPath(text), label, spot))
+    # Keys that exist already make no artifact, but their place is claimed all the same:
+    # a target writing there would replace a key the lock still publishes.
+    made = {place for place, label, _ in entries if label == _label("keys")}
+    for text in key_files:
+        if text.startswith("/") and PurePosixPath(text) not in made:
+            made.add(PurePosixPath(text))
+            entries.append((PurePosixPath(text), _label("keys"), _field("keys")))
     for place, label, spot in entries:
         if place in claims and claims[place][0] != label:
             raise PlanError(f"{place}: claimed by both {claims[place][0]} and {label}", spot)
@@ -398,6 +421,11 @@ def check_claims(root: Path, config: Config, pairs: Sequence[tuple[str, Artifact
                 )
 
 
+def model_key_files(model: MailModel) -> list[str]:
+    """Where every private key of the model lives on the host, made or still to make."""
+    return [k.key_file for d in model.domains for k in d.keys if k.key_file]
+
+
 def compute_plan(
     model: MailModel,
     config: Config,
@@ -415,7 +443,7 @@ def compute_plan(
     target path is refused unread into the plan: it could be anything, a private key too.
     """
     pairs = [*render_all(model, config, targets), *extra]
-    check_claims(root, config, pairs)
+    check_claims(root, config, pairs, model_key_files(model))
     owned: dict[str, list[str]] = {name: [] for name in targets}
     target_of: dict[str, str] = {}
     for name, artifact in pairs:
@@ -451,17 +479,23 @@ def compute_plan(
             op = "update"
         else:
             op = "unchanged"
-        if (
+        foreign = (
             op == "update"
             and artifact.owned
             and artifact.rooted
             and artifact is not manifest
             and artifact.path not in written
-            and artifact.path not in distribution_files(name)
-        ):
+        )
+        if foreign and (artifact.path not in distribution_files(name) or looks_private(current)):
             raise PlanError(
                 f"{artifact.path} exists and was not written by mailauth: move it away "
                 "(mailauth then creates it), or point the target at another path",
+                spot,
+            )
+        if op == "update" and not artifact.create_only and looks_private(current):
+            raise PlanError(
+                f"{artifact.path} holds what looks like a private key: mailauth never "
+                "replaces one with another file; point the target at another path",
                 spot,
             )
         mode, ids = artifact.mode, None
@@ -490,6 +524,7 @@ def compute_plan(
                 after=artifact.after,
                 ids=ids,
                 key_store=artifact.key_store,
+                foreign=foreign,
             )
         )
     still_owned = {p for paths in owned.values() for p in paths}
@@ -498,4 +533,15 @@ def compute_plan(
         read = _read(root, path, ("state", "directory"))
         if read is not None:
             changes.append(FileChange(path=path, op="delete", old=read[0], new=None))
+    if any(c.old is not None and c.rooted and c.op in ("update", "delete") for c in changes):
+        _check_backups(root, config.state.backups)
     return Plan(root=root, changes=changes, notes=list(model.notes))
+
+
+def _check_backups(root: Path, backups: str) -> None:
+    """Apply keeps what it replaces under state.backups: that place must stay under the
+    root too, so plan refuses a symlink on the way there as it refuses one on a target's."""
+    try:
+        check_path(root, host_path(root, backups.rstrip("/") + "/x"), what=backups)
+    except UnsafePath as exc:
+        raise PlanError(str(exc), ("state", "backups")) from None

@@ -413,7 +413,7 @@ def dns_changes(plan: Plan) -> list[RecordChange]:
     for change in plan.pending:
         if change.confidential or change.placeholder is not None:
             continue
-        old = _zone_records(change.path, change.old)
+        old = None if change.foreign else _zone_records(change.path, change.old)
         new = _zone_records(change.path, change.new)
         source = new if new is not None else old
         if source is None:
@@ -539,6 +539,7 @@ def _change_json(change: FileChange) -> dict[str, Any]:
         "mode": f"{change.mode:04o}",
         "rooted": change.rooted,
         "reload": change.reload if change.reload and shell_safe(change.reload) else None,
+        "foreign": change.foreign,
     }
     if change.placeholder is not None:
         entry["placeholder"] = change.placeholder

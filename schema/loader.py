@@ -514,6 +514,27 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+def _too_deep_at(text: str, file: str) -> str:
+    """``file:line:col`` of the first collection nested deeper than MAX_DEPTH.
+
+    Composing recursed too far; the parser itself keeps an explicit stack, so walking its
+    events finds the place without recursing.
+    """
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    mark = event.start_mark
+                    return f"{file}:{mark.line + 1}:{mark.column + 1}"
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except (yaml.YAMLError, RecursionError):
+        pass
+    return f"{file}:1:1"
+
+
 def load_yaml_text(text: str, file: str) -> LoadedDocument:
     """Parse ``text`` (named ``file`` in messages) into data plus positions."""
     source = SourceMap(file)
@@ -527,11 +548,31 @@ def load_yaml_text(text: str, file: str) -> LoadedDocument:
         if exc.context and context is not None and context is not mark:
             reason += f" ({exc.context} at line {context.line + 1}, column {context.column + 1})"
         raise ConfigError([Problem(where, "(document)", f"YAML syntax error: {reason}")]) from None
+    except yaml.reader.ReaderError as exc:
+        # A character YAML forbids (NUL, other control characters): say where it is.
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        shown = f"U+{exc.character:04X}" if isinstance(exc.character, int) else repr(exc.character)
+        raise ConfigError(
+            [
+                Problem(
+                    f"{file}:{line}:{column}",
+                    "(document)",
+                    f"a control character ({shown}) YAML does not allow; remove it",
+                )
+            ]
+        ) from None
     except yaml.YAMLError as exc:
         raise ConfigError([Problem(file, "(document)", f"YAML error: {exc}")]) from None
     except RecursionError:
         raise ConfigError(
-            [Problem(file, "(document)", "nested too deeply to read; refusing to read further")]
+            [
+                Problem(
+                    _too_deep_at(text, file),
+                    "(document)",
+                    f"nested more than {MAX_DEPTH} levels deep; refusing to read further",
+                )
+            ]
         ) from None
     if node is None:
         raise ConfigError(
