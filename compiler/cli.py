@@ -206,7 +206,7 @@ def plan(
             raise typer.Exit(1) from None
         if not quiet:
             typer.echo(f"Wrote the plan to {out}. {summary(result)}\nPlan checksum: {digest}")
-    raise typer.Exit(2 if result.pending else 0)
+    raise typer.Exit(2 if result.has_work else 0)
 
 
 @app.command()
@@ -240,7 +240,7 @@ def apply(
         return _ask(yes, f"Write these changes under {job.root}?")
 
     result = _run_apply(job, confirm, KeyProgress(enabled=not quiet), expect_checksum=checksum)
-    if not result.pending:
+    if not result.has_work:
         typer.echo("No changes: everything under the root is up to date.")
         return
     typer.echo(f"Applied under {job.root}. " + summary(result))
