@@ -8,6 +8,8 @@ planner calls it with the current bytes, so the backend stays pure and testable.
 
 from __future__ import annotations
 
+import re
+import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -82,7 +84,9 @@ class Backend(Protocol):
 
     A backend whose files name directories or need host steps also has
     ``directories(model, target) -> Sequence[Directory]`` and
-    ``host_steps(model, target) -> Sequence[GroupMember]`` (optional: most have none).
+    ``host_steps(model, target) -> Sequence[GroupMember]``; one whose program can check
+    its config has ``checks(model, target, root) -> Sequence[str]`` (optional: most have
+    none).
     """
 
     name: ClassVar[str]
@@ -200,3 +204,26 @@ def tmpfiles_artifact(path: str, dirs: Sequence[Directory]) -> list[Artifact]:
         f"d {d.path} {d.mode:04o} {d.owner or 'root'} {d.group or 'root'} - -" for d in volatile
     ]
     return [Artifact(path=path, content=("\n".join(lines) + "\n").encode())]
+
+
+def rooted(root: str, path: str) -> str:
+    """``path`` (on the host) as it is under ``root``: what a printed command must name."""
+    return path if root == "/" else root.rstrip("/") + path
+
+
+def check_with_paths(command: str, config: str, root: str, dirs: Sequence[str]) -> str:
+    """``command`` (ending in the config file's name) run on the config under ``root``.
+
+    A config names its tables by host path, so under a staging root a checker given the
+    staged config would read the host's tables (or none): the config is then fed on stdin
+    with those directories moved under the root by sed. On ``/`` it is the plain command.
+    """
+    if root == "/":
+        return f"{command} {shlex.quote(config)}"
+    script = []
+    for directory in dirs:
+        pattern = re.sub(r"([\\.\[\]*^$|])", r"\\\1", directory.rstrip("/") + "/")
+        replacement = re.sub(r"([\\&|])", r"\\\1", rooted(root, directory.rstrip("/") + "/"))
+        script += ["-e", shlex.quote(f"s|{pattern}|{replacement}|g")]
+    staged = shlex.quote(rooted(root, config))
+    return f"sed {' '.join(script)} {staged} | {command} /dev/stdin"

@@ -182,6 +182,7 @@ class DkimpyMilterBackend:
         artifacts = [
             Artifact(path=target.config, content=render_conf(model, target).encode(), reload=reload)
         ]
+        # tmpfiles.d: its pid directory (and a socket's under /run) again after a reboot.
         artifacts += tmpfiles_artifact(TMPFILES, self.directories(model, target))
         if "s" not in target.mode:
             return artifacts

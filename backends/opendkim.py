@@ -15,6 +15,7 @@ from mailauth.backends.base import (
     Artifact,
     Directory,
     GroupMember,
+    check_with_paths,
     daemon_dirs,
     socket_access,
     socket_path,
@@ -71,7 +72,11 @@ def render_conf(model: MailModel, target: OpenDkimTarget) -> str:
     if target.nameservers:
         settings.append(("Nameservers", ",".join(target.nameservers)))
     width = max(len(name) for name, _ in settings) + 2
-    lines = [HEADER.rstrip("\n"), "# Check it with: opendkim -n -x <this file>", ""]
+    lines = [
+        HEADER.rstrip("\n"),
+        f"# Check it on the host with: opendkim -n -x {target.config}",
+        "",
+    ]
     lines += [f"{name:<{width}}{value}" for name, value in settings]
     return "\n".join(lines) + "\n"
 
@@ -122,6 +127,10 @@ class OpenDkimBackend:
     def host_steps(self, model: MailModel, target: OpenDkimTarget) -> Sequence[GroupMember]:
         why = f"Postfix connects to OpenDKIM's socket {target.socket}"
         return socket_access(target.socket, self.directories(model, target), why)
+
+    def checks(self, model: MailModel, target: OpenDkimTarget, root: str) -> Sequence[str]:
+        """``opendkim -n`` on the config as written under ``root``, tables included."""
+        return [check_with_paths("opendkim -n -x", target.config, root, [target.directory])]
 
     def render(self, model: MailModel, target: OpenDkimTarget) -> Sequence[Artifact]:
         reload = "systemctl restart opendkim"

@@ -17,6 +17,7 @@ Only options that OpenDMARC 1.4.2 knows are written: it refuses to start on any 
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -25,6 +26,7 @@ from mailauth.backends.base import (
     Directory,
     GroupMember,
     daemon_dirs,
+    rooted,
     socket_access,
     socket_path,
     tmpfiles_artifact,
@@ -89,7 +91,8 @@ def render_conf(model: MailModel, target: OpenDmarcTarget) -> str:
     width = max(len(name) for name, _ in settings) + 2
     lines = [
         HEADER.rstrip("\n"),
-        "# opendmarc.conf(5), OpenDMARC 1.4. Check it with: opendmarc -n -c <this file>",
+        f"# opendmarc.conf(5), OpenDMARC 1.4. Check it on the host with: opendmarc -n -c "
+        f"{target.config}",
         "# RejectFailures enforces the sender's published policy: only p=reject mail that",
         "# fails DMARC is refused (5xx); p=none and p=quarantine mail is marked, not refused.",
         "",
@@ -122,6 +125,11 @@ class OpenDmarcBackend:
     def host_steps(self, model: MailModel, target: OpenDmarcTarget) -> Sequence[GroupMember]:
         why = f"Postfix connects to OpenDMARC's socket {target.socket}"
         return socket_access(target.socket, self.directories(model, target), why)
+
+    def checks(self, model: MailModel, target: OpenDmarcTarget, root: str) -> Sequence[str]:
+        """``opendmarc -n`` on the config as written under ``root`` (it names no file
+        that ``-n`` opens besides the system's public suffix list)."""
+        return [f"opendmarc -n -c {shlex.quote(rooted(root, target.config))}"]
 
     def render(self, model: MailModel, target: OpenDmarcTarget) -> Sequence[Artifact]:
         return [

@@ -226,7 +226,13 @@ def apply(
     strict: StrictOpt = False,
 ) -> None:
     """Write the planned changes atomically (backups kept) and say what to reload."""
-    from mailauth.compiler.report import KeyProgress, as_text, summary, withheld_note
+    from mailauth.compiler.report import (
+        KeyProgress,
+        as_text,
+        host_step_lines,
+        summary,
+        withheld_note,
+    )
 
     job = replace(_open(config, root, target), strict=strict)
     if not yes and not sys.stdin.isatty():
@@ -248,6 +254,10 @@ def apply(
         # As the backends wrote them (each quotes the paths it puts in its command); one
         # that still holds unquoted shell syntax is withheld (plan.shell_safe).
         typer.echo("Now run: " + "; ".join(result.reloads))
+    if result.checks:
+        typer.echo("Check the configs with: " + "; ".join(result.checks))
+    for line in host_step_lines(result):
+        typer.echo(line)
     note = withheld_note(result)
     if note is not None:
         _err(note)

@@ -180,6 +180,8 @@ class Plan:
     # Directories the generated files name, and the host steps still to do (hostdirs.py).
     directories: list[DirChange] = field(default_factory=list)
     host_steps: list[HostStep] = field(default_factory=list)
+    # Commands that check the generated configs where they are (under this root).
+    checks: list[str] = field(default_factory=list)
 
     @property
     def pending(self) -> list[FileChange]:
@@ -548,7 +550,19 @@ def compute_plan(
         notes=notes,
         directories=planned_dirs,
         host_steps=host_steps(root, _declared(model, config, targets, "host_steps")),
+        checks=_checks(model, config, targets, root),
     )
+
+
+def _checks(model: MailModel, config: Config, targets: Sequence[str], root: Path) -> list[str]:
+    """Each target's check commands for the configs as they are under ``root``; only
+    those that run nothing but what they name (shell_safe)."""
+    found: list[str] = []
+    for name in targets:
+        method = getattr(REGISTRY[name], "checks", None)
+        if method is not None:
+            found += method(model, getattr(config.targets, name), str(root))
+    return [c for c in found if shell_safe(c.replace(" | ", " && "))]
 
 
 def _declared(

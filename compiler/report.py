@@ -553,6 +553,8 @@ def as_text(
     if held is not None and not quiet:
         parts.append(held + "\n")
     if not quiet:
+        if plan.checks:
+            parts.append("Check the configs with: " + "; ".join(plan.checks) + "\n")
         parts += [line + "\n" for line in host_step_lines(plan)]
     return "".join(parts)
 
@@ -620,6 +622,7 @@ def as_json(plan: Plan, *, checksum: str | None = None) -> str:
         ],
         "reload": plan.reloads,
         "reload_withheld": plan.withheld,
+        "checks": plan.checks,
         "notes": plan.notes,
     }
     return json.dumps(doc, indent=2) + "\n"
@@ -708,6 +711,8 @@ def as_markdown(plan: Plan, *, checksum: str | None = None) -> str:
     held = withheld_note(plan)
     if held is not None:
         lines += [_cell(held), ""]
+    if plan.checks:
+        lines += ["Check the configs with: " + "; ".join(_code(c) for c in plan.checks), ""]
     steps = host_step_lines(plan)
     if steps:
         lines += [f"**{_cell(steps[0])}**", "", "```sh"]
