@@ -11,7 +11,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar
 
-from mailauth.backends.base import Artifact
+from mailauth.backends.base import (
+    Artifact,
+    Directory,
+    GroupMember,
+    check_with_paths,
+    daemon_dirs,
+    socket_access,
+    socket_path,
+    tmpfiles_artifact,
+)
 from mailauth.compiler.model import DkimKey, MailModel
 from mailauth.schema.targets import OpenDkimTarget
 
@@ -63,7 +72,11 @@ def render_conf(model: MailModel, target: OpenDkimTarget) -> str:
     if target.nameservers:
         settings.append(("Nameservers", ",".join(target.nameservers)))
     width = max(len(name) for name, _ in settings) + 2
-    lines = [HEADER.rstrip("\n"), "# Check it with: opendkim -n -x <this file>", ""]
+    lines = [
+        HEADER.rstrip("\n"),
+        f"# Check it on the host with: opendkim -n -x {target.config}",
+        "",
+    ]
     lines += [f"{name:<{width}}{value}" for name, value in settings]
     return "\n".join(lines) + "\n"
 
@@ -92,14 +105,38 @@ def render_trusted_hosts(target: OpenDkimTarget) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: Makes the /run directories it needs beyond PROVIDED again at boot.
+TMPFILES = "/etc/tmpfiles.d/mailauth-opendkim.conf"
+#: Made by the opendkim package (/usr/lib/tmpfiles.d/opendkim.conf), opendkim:opendkim 0750.
+PROVIDED = frozenset({"/run/opendkim"})
+
+
 class OpenDkimBackend:
     """OpenDKIM signing (and verifying) milter."""
 
     name: ClassVar[str] = "opendkim"
 
+    def directories(self, model: MailModel, target: OpenDkimTarget) -> Sequence[Directory]:
+        """The socket's and the pid file's directories: OpenDKIM makes neither."""
+        named = [
+            (socket_path(target.socket), f"Socket of {target.config}"),
+            (target.pid_file, f"PidFile of {target.config}"),
+        ]
+        return daemon_dirs(named, target.user, target.group, PROVIDED)
+
+    def host_steps(self, model: MailModel, target: OpenDkimTarget) -> Sequence[GroupMember]:
+        why = f"Postfix connects to OpenDKIM's socket {target.socket}"
+        return socket_access(target.socket, self.directories(model, target), why)
+
+    def checks(self, model: MailModel, target: OpenDkimTarget, root: str) -> Sequence[str]:
+        """``opendkim -n`` on the config as written under ``root``, tables included."""
+        return [check_with_paths("opendkim -n -x", target.config, root, [target.directory])]
+
     def render(self, model: MailModel, target: OpenDkimTarget) -> Sequence[Artifact]:
         reload = "systemctl restart opendkim"
+        made_at_boot = tmpfiles_artifact(TMPFILES, self.directories(model, target))
         return [
+            *made_at_boot,
             Artifact(
                 path=target.config, content=render_conf(model, target).encode(), reload=reload
             ),

@@ -17,10 +17,20 @@ Only options that OpenDMARC 1.4.2 knows are written: it refuses to start on any 
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
 from typing import ClassVar
 
-from mailauth.backends.base import Artifact
+from mailauth.backends.base import (
+    Artifact,
+    Directory,
+    GroupMember,
+    daemon_dirs,
+    rooted,
+    socket_access,
+    socket_path,
+    tmpfiles_artifact,
+)
 from mailauth.compiler.model import MailModel, Milter
 from mailauth.schema.targets import OpenDmarcTarget
 
@@ -81,7 +91,8 @@ def render_conf(model: MailModel, target: OpenDmarcTarget) -> str:
     width = max(len(name) for name, _ in settings) + 2
     lines = [
         HEADER.rstrip("\n"),
-        "# opendmarc.conf(5), OpenDMARC 1.4. Check it with: opendmarc -n -c <this file>",
+        f"# opendmarc.conf(5), OpenDMARC 1.4. Check it on the host with: opendmarc -n -c "
+        f"{target.config}",
         "# RejectFailures enforces the sender's published policy: only p=reject mail that",
         "# fails DMARC is refused (5xx); p=none and p=quarantine mail is marked, not refused.",
         "",
@@ -90,10 +101,35 @@ def render_conf(model: MailModel, target: OpenDmarcTarget) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: Makes the /run directories it needs beyond PROVIDED again at boot.
+TMPFILES = "/etc/tmpfiles.d/mailauth-opendmarc.conf"
+#: Made by the opendmarc package (/usr/lib/tmpfiles.d/opendmarc.conf). Not
+#: /var/lib/opendmarc: without it OpenDMARC defers every message (451) on Debian.
+PROVIDED = frozenset({"/run/opendmarc"})
+
+
 class OpenDmarcBackend:
     """OpenDMARC: DMARC verdicts on inbound mail."""
 
     name: ClassVar[str] = "opendmarc"
+
+    def directories(self, model: MailModel, target: OpenDmarcTarget) -> Sequence[Directory]:
+        """The socket's, pid file's and HistoryFile's directories: OpenDMARC makes none."""
+        named = [
+            (socket_path(target.socket), f"Socket of {target.config}"),
+            (target.pid_file, f"PidFile of {target.config}"),
+            (target.history_file, f"HistoryFile of {target.config}"),
+        ]
+        return daemon_dirs(named, target.user, target.group, PROVIDED)
+
+    def host_steps(self, model: MailModel, target: OpenDmarcTarget) -> Sequence[GroupMember]:
+        why = f"Postfix connects to OpenDMARC's socket {target.socket}"
+        return socket_access(target.socket, self.directories(model, target), why)
+
+    def checks(self, model: MailModel, target: OpenDmarcTarget, root: str) -> Sequence[str]:
+        """``opendmarc -n`` on the config as written under ``root`` (it names no file
+        that ``-n`` opens besides the system's public suffix list)."""
+        return [f"opendmarc -n -c {shlex.quote(rooted(root, target.config))}"]
 
     def render(self, model: MailModel, target: OpenDmarcTarget) -> Sequence[Artifact]:
         return [
@@ -101,5 +137,6 @@ class OpenDmarcBackend:
                 path=target.config,
                 content=render_conf(model, target).encode(),
                 reload="systemctl restart opendmarc",
-            )
+            ),
+            *tmpfiles_artifact(TMPFILES, self.directories(model, target)),
         ]

@@ -21,6 +21,7 @@ from mailauth.compiler.fsio import (
     remove_stale_temps_of,
     write_atomic,
 )
+from mailauth.compiler.hostdirs import make_directory, remove_directory, sweep_temp_dirs
 from mailauth.compiler.plan import MANIFEST_NAME, FileChange, Plan, host_path
 
 LOCK_NAME = "apply.lock"
@@ -130,21 +131,36 @@ def sweep_key_temps(plan: Plan) -> list[Path]:
 
 
 def write_plan(plan: Plan, now: datetime, backups: str) -> list[FileChange]:
-    """Write every pending change; returns what was written, in order."""
+    """Write every pending change; returns the files written, in order.
+
+    Directories to make or put right come first (the files and sockets they will hold
+    come after); directories to remove go after the files deleted from them and before
+    the manifest, so that a kill in between leaves them recorded and the next run
+    finishes the job.
+    """
     stamp = now.strftime("%Y%m%dT%H%M%S.%fZ")
     # An apply killed mid-write leaves ".NAME.mailauth-tmp-PID" beside a target: sweep
     # those of every file of the plan (written or not) first, one listing per directory.
     remove_stale_temps_of(change.location(plan.root) for change in plan.changes)
+    sweep_temp_dirs(plan.root, plan.directories)
+    for directory in plan.pending_dirs:
+        if directory.op != "delete":
+            make_directory(plan.root, directory)
     order = write_order(plan.pending)
-    if len(order) >= BATCH_MIN:
-        for group in _groups(order):
-            _write_group(plan.root, group, backups, stamp)
-        return order
-    written: list[FileChange] = []
-    for change in order:
-        _write(plan.root, change, backups, stamp)
-        written.append(change)
-    return written
+    manifests = [i for i, c in enumerate(order) if _kind(c) == "manifest"]
+    at = manifests[0] if manifests else len(order)
+    for part in (order[:at], None, order[at:]):
+        if part is None:
+            for directory in plan.pending_dirs:
+                if directory.op == "delete":
+                    remove_directory(plan.root, directory)
+        elif len(order) >= BATCH_MIN:
+            for group in _groups(part):
+                _write_group(plan.root, group, backups, stamp)
+        else:
+            for change in part:
+                _write(plan.root, change, backups, stamp)
+    return order
 
 
 def _kind(change: FileChange) -> str:

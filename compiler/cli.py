@@ -206,7 +206,7 @@ def plan(
             raise typer.Exit(1) from None
         if not quiet:
             typer.echo(f"Wrote the plan to {out}. {summary(result)}\nPlan checksum: {digest}")
-    raise typer.Exit(2 if result.pending else 0)
+    raise typer.Exit(2 if result.has_work else 0)
 
 
 @app.command()
@@ -226,7 +226,13 @@ def apply(
     strict: StrictOpt = False,
 ) -> None:
     """Write the planned changes atomically (backups kept) and say what to reload."""
-    from mailauth.compiler.report import KeyProgress, as_text, summary, withheld_note
+    from mailauth.compiler.report import (
+        KeyProgress,
+        as_text,
+        host_step_lines,
+        summary,
+        withheld_note,
+    )
 
     job = replace(_open(config, root, target), strict=strict)
     if not yes and not sys.stdin.isatty():
@@ -240,7 +246,7 @@ def apply(
         return _ask(yes, f"Write these changes under {job.root}?")
 
     result = _run_apply(job, confirm, KeyProgress(enabled=not quiet), expect_checksum=checksum)
-    if not result.pending:
+    if not result.has_work:
         typer.echo("No changes: everything under the root is up to date.")
         return
     typer.echo(f"Applied under {job.root}. " + summary(result))
@@ -248,6 +254,10 @@ def apply(
         # As the backends wrote them (each quotes the paths it puts in its command); one
         # that still holds unquoted shell syntax is withheld (plan.shell_safe).
         typer.echo("Now run: " + "; ".join(result.reloads))
+    if result.checks:
+        typer.echo("Check the configs with: " + "; ".join(result.checks))
+    for line in host_step_lines(result):
+        typer.echo(line)
     note = withheld_note(result)
     if note is not None:
         _err(note)

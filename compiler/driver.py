@@ -16,6 +16,7 @@ from mailauth.compiler.build import build_model
 from mailauth.compiler.checksum import check, check_realised, plan_checksum
 from mailauth.compiler.forked import Forked, can_fork
 from mailauth.compiler.fsio import UnsafePath, check_path, exclusive_lock
+from mailauth.compiler.hostdirs import still_as_seen
 from mailauth.compiler.keys import KeyPhase, lock_path, resolve_keys
 from mailauth.compiler.lint.gate import policy_gate
 from mailauth.compiler.model import MailModel
@@ -197,6 +198,8 @@ def unchanged_since(result: Plan) -> bool:
         base = result.root if change.rooted else where.parent
         if _read_now(base, where) != change.old:
             return False
+    if not all(still_as_seen(result.root, d) for d in result.directories):
+        return False
     return all(_read_now(result.root, path) == data for path, data in result.inputs.items())
 
 
@@ -295,7 +298,7 @@ def _confirm_and_write(
     Key temp files a killed apply left are removed first, whatever the answer.
     """
     sweep_key_temps(current)
-    if not current.pending:
+    if not current.has_work:
         return current
     if not confirm(current):
         return None

@@ -14,14 +14,16 @@ import json
 import os
 import re
 import stat
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from mailauth.backends import REGISTRY, Artifact, EditContext, EditError
+from mailauth.backends.base import Directory, GroupMember
 from mailauth.compiler.fsio import UnsafePath, check_path, read_checked
+from mailauth.compiler.hostdirs import DirChange, DirError, HostStep, host_steps, plan_directories
 from mailauth.compiler.model import MailModel
 from mailauth.schema.errors import ConfigError, Problem
 from mailauth.schema.models import Config
@@ -186,10 +188,24 @@ class Plan:
     notes: list[str] = field(default_factory=list)
     # Files besides ``changes`` the plan was computed from, as read (None: absent).
     inputs: dict[Path, bytes | None] = field(default_factory=dict)
+    # Directories the generated files name, and the host steps still to do (hostdirs.py).
+    directories: list[DirChange] = field(default_factory=list)
+    host_steps: list[HostStep] = field(default_factory=list)
+    # Commands that check the generated configs where they are (under this root).
+    checks: list[str] = field(default_factory=list)
 
     @property
     def pending(self) -> list[FileChange]:
         return [c for c in self.changes if c.op != "unchanged"]
+
+    @property
+    def pending_dirs(self) -> list[DirChange]:
+        return [d for d in self.directories if d.op != "unchanged"]
+
+    @property
+    def has_work(self) -> bool:
+        """Apply has something to write. Host steps do not count: apply cannot do them."""
+        return bool(self.pending or self.pending_dirs)
 
     def count(self, op: Operation) -> int:
         return sum(1 for c in self.changes if c.op == op)
@@ -322,11 +338,16 @@ def render_all(
 
 
 def _manifest(
-    root: Path, path: str, owned: dict[str, list[str]]
+    root: Path,
+    path: str,
+    owned: dict[str, list[str]],
+    dirs: Callable[[dict[str, list[str]]], dict[str, list[str]]] | None = None,
 ) -> tuple[dict[str, list[str]], Artifact]:
     """Which files mailauth owns under this root, per target: how it knows what to delete.
 
-    Targets left out of this run (``--target``) keep their entries untouched.
+    Targets left out of this run (``--target``) keep their entries untouched. ``dirs``
+    maps the directories recorded before (per target) to those to record now (see
+    _directories); the key is written only when some directory is recorded.
     """
     read = _read(root, path, ("state", "directory"))
     current = None if read is None else read[0]
@@ -344,8 +365,22 @@ def _manifest(
             raise PlanError(f"{path}: not a mailauth manifest", ("state", "directory")) from None
     merged = dict(previous)
     merged.update({name: sorted(paths) for name, paths in owned.items()})
-    body = json.dumps({"version": 1, "targets": dict(sorted(merged.items()))}, indent=2) + "\n"
+    doc: dict[str, object] = {"version": 1, "targets": dict(sorted(merged.items()))}
+    if dirs is not None:
+        had = {} if current is None else _recorded_dirs(json.loads(current))
+        kept = {name: sorted(paths) for name, paths in dirs(had).items() if paths}
+        if kept:
+            doc["directories"] = dict(sorted(kept.items()))
+    body = json.dumps(doc, indent=2) + "\n"
     return previous, Artifact(path=path, content=body.encode(), mode=0o644)
+
+
+def _recorded_dirs(loaded: dict[str, object]) -> dict[str, list[str]]:
+    """The manifest's ``directories``: those mailauth made, per target."""
+    found = loaded.get("directories", {})
+    if not isinstance(found, dict):
+        raise PlanError("manifest: 'directories' is not a mapping", ("state", "directory"))
+    return {str(k): [p for p in v if isinstance(p, str)] for k, v in found.items()}
 
 
 def _field(name: str) -> Field:
@@ -451,7 +486,17 @@ def compute_plan(
         if artifact.owned:
             owned.setdefault(name, []).append(artifact.path)
     manifest_path = config.state.directory.rstrip("/") + "/" + MANIFEST_NAME
-    previous, manifest = _manifest(root, manifest_path, owned)
+    planned_dirs: list[DirChange] = []
+
+    def record(had: dict[str, list[str]]) -> dict[str, list[str]]:
+        planned_dirs.extend(_directories(root, model, config, targets, pairs, had))
+        now = {name: paths for name, paths in had.items() if name not in targets}
+        for change in planned_dirs:
+            if change.ours:
+                now.setdefault(change.target, []).append(change.path)
+        return now
+
+    previous, manifest = _manifest(root, manifest_path, owned, record)
     written = {p for paths in previous.values() for p in paths}
     changes: list[FileChange] = []
     changed: set[str] = set()
@@ -535,7 +580,68 @@ def compute_plan(
             changes.append(FileChange(path=path, op="delete", old=read[0], new=None))
     if any(c.old is not None and c.rooted and c.op in ("update", "delete") for c in changes):
         _check_backups(root, config.state.backups)
-    return Plan(root=root, changes=changes, notes=list(model.notes))
+    notes = [*model.notes, *(d.note for d in planned_dirs if d.note)]
+    return Plan(
+        root=root,
+        changes=changes,
+        notes=notes,
+        directories=planned_dirs,
+        host_steps=host_steps(root, _declared(model, config, targets, "host_steps")),
+        checks=_checks(model, config, targets, root),
+    )
+
+
+def _checks(model: MailModel, config: Config, targets: Sequence[str], root: Path) -> list[str]:
+    """Each target's check commands for the configs as they are under ``root``; only
+    those that run nothing but what they name (shell_safe)."""
+    found: list[str] = []
+    for name in targets:
+        method = getattr(REGISTRY[name], "checks", None)
+        if method is not None:
+            found += method(model, getattr(config.targets, name), str(root))
+    return [c for c in found if shell_safe(c.replace(" | ", " && "))]
+
+
+def _declared(
+    model: MailModel, config: Config, targets: Sequence[str], what: str
+) -> list[tuple[str, GroupMember]]:
+    """What the targets' backends declare with their optional ``what`` method."""
+    found: list[tuple[str, GroupMember]] = []
+    for name in targets:
+        method = getattr(REGISTRY[name], what, None)
+        if method is not None:
+            found += [(name, item) for item in method(model, getattr(config.targets, name))]
+    return found
+
+
+def _directories(
+    root: Path,
+    model: MailModel,
+    config: Config,
+    targets: Sequence[str],
+    pairs: Sequence[tuple[str, Artifact]],
+    recorded: dict[str, list[str]],
+) -> list[DirChange]:
+    """The directories the targets' files name, planned (compiler/hostdirs.py); one
+    that is also a file's path is refused, as two claims of one place are."""
+    wanted: list[tuple[str, Directory]] = []
+    for name in targets:
+        method = getattr(REGISTRY[name], "directories", None)
+        if method is not None:
+            wanted += [(name, d) for d in method(model, getattr(config.targets, name))]
+    files = {a.path: name for name, a in pairs if a.rooted}
+    for name, want in wanted:
+        host_path(root, want.path)
+        if want.path in files:
+            raise PlanError(
+                f"{want.path}: a file of {_label(files[want.path])}, and the directory of "
+                f"{want.purpose}",
+                _field(name),
+            )
+    try:
+        return plan_directories(root, wanted, recorded, targets)
+    except DirError as exc:
+        raise PlanError(exc.message, _field(exc.target)) from None
 
 
 def _check_backups(root: Path, backups: str) -> None:

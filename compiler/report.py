@@ -31,6 +31,7 @@ import yaml
 
 from mailauth.backends.bind import HEADER as BIND_HEADER
 from mailauth.backends.octodns import HEADER as OCTODNS_HEADER
+from mailauth.compiler.hostdirs import DirChange
 from mailauth.compiler.plan import FileChange, Plan, shell_safe
 from mailauth.schema.loader import safe_load
 
@@ -86,10 +87,35 @@ def withheld_note(plan: Plan) -> str | None:
 
 
 def summary(plan: Plan) -> str:
-    return (
+    text = (
         f"Plan: {plan.count('create')} to create, {plan.count('update')} to update, "
         f"{plan.count('delete')} to delete, {plan.count('unchanged')} unchanged."
     )
+    if plan.pending_dirs:
+        ops = [d.op for d in plan.pending_dirs]
+        text += (
+            f" Directories: {ops.count('create')} to create, {ops.count('update')} to "
+            f"update, {ops.count('delete')} to delete."
+        )
+    return text
+
+
+def host_step_lines(plan: Plan) -> list[str]:
+    """The required host steps, one command each with why (empty when none is left).
+
+    On ``--root /`` they were checked and found missing; under a staging root they are
+    for the host the tree goes to, and were not checked.
+    """
+    if not plan.host_steps:
+        return []
+    checked = all(step.checked for step in plan.host_steps)
+    head = (
+        "Required host steps (mailauth apply cannot do them; run as root):"
+        if checked
+        else "Required host steps on the mail host (not checked under a staging root; "
+        "mailauth apply cannot do them):"
+    )
+    return [head, *(f"  {step.command}    # {step.why}" for step in plan.host_steps)]
 
 
 def _line_counts(change: FileChange) -> tuple[int, int] | None:
@@ -480,6 +506,9 @@ def as_text(
     """
     parts: list[str] = []
     if not quiet:
+        for directory in plan.pending_dirs:
+            head = f"{_SIGN[directory.op]} {directory.headline()}"
+            parts.append(_paint(head, _COLOUR[directory.op], colour) + "\n")
         for change in plan.pending:
             head = f"{_SIGN[change.op]} {change.op} {change.path}"
             parts.append(_paint(head, _COLOUR[change.op], colour) + "\n")
@@ -487,16 +516,18 @@ def as_text(
                 parts.append(_diff_lines(change.diff(), colour))
         for note in plan.notes:
             parts.append(f"note: {note}\n")
-        if not plan.pending:
+        if not plan.has_work:
             parts.append("No changes: everything under the root is up to date.\n")
-        if plan.pending:
+        if plan.has_work:
             parts.append("\nSummary:\n")
             rows = [["operation", "file", "lines"]]
+            rows += [[d.op, d.path + "/", d.wanted] for d in plan.pending_dirs]
             rows += [[c.op, c.path, _lines_cell(c)] for c in plan.pending]
             lines = _table(rows)
             parts.append(_paint(lines[0], "1", colour) + "\n")
-            for change, line in zip(plan.pending, lines[1:], strict=True):
-                parts.append(_paint(line, _COLOUR[change.op], colour) + "\n")
+            ops = [d.op for d in plan.pending_dirs] + [c.op for c in plan.pending]
+            for op, line in zip(ops, lines[1:], strict=True):
+                parts.append(_paint(line, _COLOUR[op], colour) + "\n")
         records = dns_changes(plan)
         if records:
             parts.append("\n" + _dns_summary(records) + "\n")
@@ -521,6 +552,10 @@ def as_text(
     held = withheld_note(plan)
     if held is not None and not quiet:
         parts.append(held + "\n")
+    if not quiet:
+        if plan.checks:
+            parts.append("Check the configs with: " + "; ".join(plan.checks) + "\n")
+        parts += [line + "\n" for line in host_step_lines(plan)]
     return "".join(parts)
 
 
@@ -556,6 +591,20 @@ def _change_json(change: FileChange) -> dict[str, Any]:
     return entry
 
 
+def _dir_json(change: DirChange) -> dict[str, Any]:
+    return {
+        "path": change.path,
+        "operation": change.op,
+        "target": change.target,
+        "owner": change.owner,
+        "group": change.group,
+        "mode": f"{change.mode:04o}",
+        "current": change.current,
+        "purpose": change.purpose,
+        "recorded": change.ours,
+    }
+
+
 def as_json(plan: Plan, *, checksum: str | None = None) -> str:
     doc = {
         "format_version": PLAN_FORMAT_VERSION,
@@ -563,12 +612,18 @@ def as_json(plan: Plan, *, checksum: str | None = None) -> str:
         "mailauth_version": _version(),
         "checksum": checksum,
         "root": str(plan.root),
-        "pending": bool(plan.pending),
+        "pending": plan.has_work,
         "summary": {op: plan.count(op) for op in ("create", "update", "delete", "unchanged")},
         "changes": [_change_json(c) for c in plan.changes],
+        "directories": [_dir_json(d) for d in plan.directories],
         "dns": [r.as_json() for r in dns_changes(plan)],
+        "host_steps": [
+            {"command": h.command, "why": h.why, "target": h.target, "checked": h.checked}
+            for h in plan.host_steps
+        ],
         "reload": plan.reloads,
         "reload_withheld": plan.withheld,
+        "checks": plan.checks,
         "notes": plan.notes,
     }
     return json.dumps(doc, indent=2) + "\n"
@@ -611,8 +666,12 @@ def _md_values(side: RecordSet | None) -> str:
 def as_markdown(plan: Plan, *, checksum: str | None = None) -> str:
     """A pull-request comment: summary, tables, each diff folded away, the checksum."""
     lines = ["### mailauth plan", "", f"**{summary(plan)}**", ""]
-    if plan.pending:
+    if plan.has_work:
         lines += ["| operation | file | lines |", "| --- | --- | --- |"]
+        lines += [
+            f"| {d.op} directory | {_code(d.path + '/')} | {_cell(d.wanted)} |"
+            for d in plan.pending_dirs
+        ]
         lines += [f"| {c.op} | {_code(c.path)} | {_lines_cell(c)} |" for c in plan.pending]
         lines.append("")
     records = dns_changes(plan)
@@ -653,6 +712,13 @@ def as_markdown(plan: Plan, *, checksum: str | None = None) -> str:
     held = withheld_note(plan)
     if held is not None:
         lines += [_cell(held), ""]
+    if plan.checks:
+        lines += ["Check the configs with: " + "; ".join(_code(c) for c in plan.checks), ""]
+    steps = host_step_lines(plan)
+    if steps:
+        lines += [f"**{_cell(steps[0])}**", "", "```sh"]
+        lines += [line.strip().replace("```", "") for line in steps[1:]]
+        lines += ["```", ""]
     if checksum is not None:
         lines += [
             f"Plan checksum: `{checksum}` (apply it with `mailauth apply --checksum {checksum}`)",

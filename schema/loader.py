@@ -525,8 +525,8 @@ def _too_deep_at(text: str, file: str) -> str:
         for event in yaml.parse(text, Loader=yaml.SafeLoader):
             if isinstance(event, yaml.CollectionStartEvent):
                 depth += 1
-                if depth > MAX_DEPTH:
-                    mark = event.start_mark
+                mark = event.start_mark
+                if depth > MAX_DEPTH and mark is not None:
                     return f"{file}:{mark.line + 1}:{mark.column + 1}"
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1

@@ -2,7 +2,8 @@
 
 The scenario: a root holding an applied configuration (the slackbox example plus an
 include-mode zone with a hand-kept serial file and a domain that will go away), and a new
-configuration that touches nearly every kind of file: DMARC policy changed (both owned
+configuration that touches nearly every kind of file (and directory: OpenDMARC's history
+directory moves, so one directory is made and one removed): DMARC policy changed (both owned
 zones and the fragment are updated, the hand-kept serial bumped), a zone and a domain added
 (files created, named.conf updated), a domain removed (its fragment deleted), the manifest
 rewritten, backups made.
@@ -79,9 +80,19 @@ def _base() -> dict[str, Any]:
     return doc
 
 
+#: OpenDMARC's history directory: made by apply (old, then moved: the old one is removed).
+OLD_HISTORY = "/var/lib/opendmarc-old"
+NEW_HISTORY = "/var/lib/opendmarc"
+
+
+def _opendmarc(history: str) -> dict[str, Any]:
+    return {"config": "/etc/opendmarc.conf", "history_file": f"{history}/opendmarc.dat"}
+
+
 def old_config() -> dict[str, Any]:
     doc = _base()
     doc["domains"].append({"name": "gone.example"})  # an include fragment that will go
+    doc["targets"]["opendmarc"] = _opendmarc(OLD_HISTORY)
     return doc
 
 
@@ -90,6 +101,7 @@ def new_config() -> dict[str, Any]:
     doc["defaults"].setdefault("dmarc", {})["p"] = "quarantine"
     doc["zones"].append({"name": "example.net", "mode": "zone", "ns": ["ns.slackbox.fr"]})
     doc["domains"] += [{"name": "example.net"}, {"name": "example.org"}]
+    doc["targets"]["opendmarc"] = _opendmarc(NEW_HISTORY)
     return doc
 
 
@@ -292,7 +304,7 @@ def check_recovers(s: Scenario, root: Path, when: str, *, subprocess_cli: bool) 
         run_mailauth("plan", "-c", s.new_cfg, "--root", root, expect=0)
     else:
         _apply_in_process(s.new_cfg, root)
-        assert not driver.plan(driver.open_job(s.new_cfg, root, None)).pending
+        assert not driver.plan(driver.open_job(s.new_cfg, root, None)).has_work
     kinds = snapshot(root, s.layout)
     got, want = kinds["target"], s.expected_new(root)
     wrong = {p for p in set(got) | set(want) if got.get(p) != want.get(p)}
@@ -305,6 +317,11 @@ def check_recovers(s: Scenario, root: Path, when: str, *, subprocess_cli: bool) 
     unknown = sorted(wrong - KNOWN_UNFIXED)
     assert not unknown, f"{when}: after a new apply these files are not as expected: {unknown}"
     assert not kinds["temp"], f"{when}: temporary files left behind: {sorted(kinds['temp'])}"
+    temp_dirs = sorted(str(p) for p in root.rglob(f"*{TEMP_MARK}*") if p.is_dir())
+    assert not temp_dirs, f"{when}: temporary directories left behind: {temp_dirs}"
+    history = root / NEW_HISTORY.lstrip("/")
+    assert history.is_dir() and (history.stat().st_mode & 0o7777) == 0o750, when
+    assert not (root / OLD_HISTORY.lstrip("/")).exists(), f"{when}: the old one stays"
     return wrong & KNOWN_UNFIXED
 
 
@@ -335,6 +352,8 @@ def test_interrupted_between_any_two_file_operations(
     with monkeypatch.context() as m:
         m.setattr(apply_module, "write_atomic", _crashing(0, counter, apply_module.write_atomic))
         m.setattr(apply_module, "remove", _crashing(0, counter, apply_module.remove))
+        for op in ("make_directory", "remove_directory"):
+            m.setattr(apply_module, op, _crashing(0, counter, getattr(apply_module, op)))
         _apply_in_process(scenario.new_cfg, root)
     operations = counter[0]
     assert operations >= 10, operations
@@ -349,6 +368,8 @@ def test_interrupted_between_any_two_file_operations(
                 apply_module, "write_atomic", _crashing(n, counter, apply_module.write_atomic)
             )
             m.setattr(apply_module, "remove", _crashing(n, counter, apply_module.remove))
+            for op in ("make_directory", "remove_directory"):
+                m.setattr(apply_module, op, _crashing(n, counter, getattr(apply_module, op)))
             with pytest.raises(_Crash):
                 _apply_in_process(scenario.new_cfg, root)
         check_whole(scenario, root, f"cut before operation {n}")

@@ -149,8 +149,10 @@ def test_rsa_only_writes_no_ed25519_table_and_verify_mode_no_tables(tmp_path: Pa
     model = _model(tmp_path, config)
     target = DkimpyMilterTarget(directory="/etc/dk")
     paths = [a.path for a in DkimpyMilterBackend().render(model, target)]
+    tmpfiles = "/etc/tmpfiles.d/mailauth-dkimpy-milter.conf"  # /run/dkimpy-milter at boot
     assert paths == [
         "/etc/dkimpy-milter/dkimpy-milter.conf",
+        tmpfiles,
         "/etc/dk/KeyTable",
         "/etc/dk/SigningTable",
     ]
@@ -158,7 +160,7 @@ def test_rsa_only_writes_no_ed25519_table_and_verify_mode_no_tables(tmp_path: Pa
 
     verify_only = DkimpyMilterTarget(mode="v")
     artifacts = DkimpyMilterBackend().render(model, verify_only)
-    assert [a.path for a in artifacts] == [verify_only.config]
+    assert [a.path for a in artifacts] == [verify_only.config, tmpfiles]
     settings = _settings(render_dkimpy(model, verify_only))
     assert "SigningTable" not in settings and "MacroListVerify" not in settings
 

@@ -563,7 +563,9 @@ def _secret_problems(runs: list[Run], extra: list[str]) -> list[str]:
 
 # Plain scalars that PyYAML (YAML 1.1) writes unquoted but a YAML 1.2 core reader, as
 # mailauth's loader is, reads as numbers: "0123456789" (not 1.1 octal), "0o17".
-_CORE_NUMBER = re.compile(r"[-+]?[0-9]+|0o[0-7]+|[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
+_CORE_NUMBER = re.compile(
+    r"[-+]?[0-9]+|0o[0-7]+|[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+)
 
 
 class _CoreSafeDumper(yaml.SafeDumper):
