@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import collections
 import difflib
 import functools
 import hashlib
@@ -20,7 +21,7 @@ from datetime import date
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
-from mailauth.backends import REGISTRY, Artifact, EditContext, EditError
+from mailauth.backends import REGISTRY, Artifact, EditContext, EditError, MissingHostFile
 from mailauth.compiler.fsio import UnsafePath, read_checked
 from mailauth.compiler.model import MailModel
 from mailauth.schema.errors import ConfigError, Problem
@@ -310,31 +311,55 @@ def render_all(
     return artifacts
 
 
-def _manifest(
-    root: Path, path: str, owned: dict[str, list[str]]
-) -> tuple[dict[str, list[str]], Artifact]:
-    """Which files mailauth owns under this root, per target: how it knows what to delete.
+@dataclass
+class _Manifest:
+    """The manifest as the last apply left it: owned files and edit state, per target."""
 
-    Targets left out of this run (``--target``) keep their entries untouched.
-    """
+    path: str
+    owned: dict[str, list[str]] = field(default_factory=dict)
+    state: dict[str, dict[str, object]] = field(default_factory=dict)
+
+
+def _read_manifest(root: Path, path: str) -> _Manifest:
+    """Which files mailauth owns under this root, per target (how it knows what to
+    delete), and the state edits recorded per file (``EditContext.state``)."""
     read = _read(root, path, ("state", "directory"))
-    current = None if read is None else read[0]
-    previous: dict[str, list[str]] = {}
-    if current is not None:
-        try:
-            loaded = json.loads(current)
-            if not isinstance(loaded, dict) or loaded.get("version") != 1:
-                raise ValueError("not a manifest")
-            previous = {
-                str(k): [p for p in v if isinstance(p, str)]
-                for k, v in loaded.get("targets", {}).items()
-            }
-        except (ValueError, AttributeError, TypeError):
-            raise PlanError(f"{path}: not a mailauth manifest", ("state", "directory")) from None
-    merged = dict(previous)
+    found = _Manifest(path)
+    if read is None:
+        return found
+    try:
+        loaded = json.loads(read[0])
+        if not isinstance(loaded, dict) or loaded.get("version") != 1:
+            raise ValueError("not a manifest")
+        found.owned = {
+            str(k): [p for p in v if isinstance(p, str)]
+            for k, v in loaded.get("targets", {}).items()
+        }
+        state = loaded.get("state", {})
+        if not isinstance(state, dict) or not all(isinstance(v, dict) for v in state.values()):
+            raise ValueError("bad state")
+        found.state = {str(k): {str(p): r for p, r in v.items()} for k, v in state.items()}
+    except (ValueError, AttributeError, TypeError):
+        raise PlanError(f"{path}: not a mailauth manifest", ("state", "directory")) from None
+    return found
+
+
+def _manifest_artifact(
+    previous: _Manifest,
+    owned: dict[str, list[str]],
+    state: dict[str, dict[str, object]],
+) -> Artifact:
+    """The new manifest. Targets left out of this run (``--target``) keep their entries
+    untouched; ``state`` appears only when some edit records one."""
+    merged = dict(previous.owned)
     merged.update({name: sorted(paths) for name, paths in owned.items()})
-    body = json.dumps({"version": 1, "targets": dict(sorted(merged.items()))}, indent=2) + "\n"
-    return previous, Artifact(path=path, content=body.encode(), mode=0o644)
+    states = {k: v for k, v in previous.state.items() if k not in owned and k not in state}
+    states.update({k: dict(sorted(v.items())) for k, v in state.items() if v})
+    data: dict[str, object] = {"version": 1, "targets": dict(sorted(merged.items()))}
+    if states:
+        data["state"] = dict(sorted(states.items()))
+    body = json.dumps(data, indent=2) + "\n"
+    return Artifact(path=previous.path, content=body.encode(), mode=0o644)
 
 
 def _field(name: str) -> Field:
@@ -423,12 +448,22 @@ def compute_plan(
         if artifact.owned:
             owned.setdefault(name, []).append(artifact.path)
     manifest_path = config.state.directory.rstrip("/") + "/" + MANIFEST_NAME
-    previous, manifest = _manifest(root, manifest_path, owned)
+    recorded = _read_manifest(root, manifest_path)
+    previous = recorded.owned
     written = {p for paths in previous.values() for p in paths}
     changes: list[FileChange] = []
     changed: set[str] = set()
+    notes: list[str] = []
+    state: dict[str, dict[str, object]] = {name: {} for name in owned}
     as_root = os.geteuid() == 0
-    for artifact in _ordered([a for _, a in pairs] + [manifest]):
+    ordered = collections.deque(_ordered([a for _, a in pairs]))
+    manifest: Artifact | None = None
+    # The manifest comes last: it records the state the edits before it returned.
+    while ordered or manifest is None:
+        if ordered:
+            artifact = ordered.popleft()
+        else:
+            manifest = artifact = _manifest_artifact(recorded, owned, state)
         name = target_of.get(artifact.path, "state")
         spot = _field(name)
         if artifact.rooted:
@@ -440,11 +475,23 @@ def compute_plan(
             # An edit looks only at the files it names in ``after`` (planned before it); a
             # snapshot of every change so far, per file, would cost quadratic time.
             seen = frozenset(p for p in artifact.after if p in changed)
-            new = artifact.render(current, EditContext(today=today, changed=seen))
+            before = recorded.state.get(name, {}).get(artifact.path)
+            ctx = EditContext(today=today, changed=seen, state=before)
+            edited = artifact.render_edited(current, ctx)
+        except MissingHostFile as exc:
+            raise PlanError(_missing(root, exc), exc.field or spot) from None
         except EditError as exc:
-            raise PlanError(str(exc), spot) from None
-        if current is None:
-            op: Operation = "create"
+            raise PlanError(str(exc), exc.field or spot) from None
+        new = edited.content
+        notes.extend(edited.notes)
+        if edited.state is not None and artifact is not manifest:
+            state.setdefault(name, {})[artifact.path] = edited.state
+        if current is None and new is None:
+            op: Operation = "unchanged"  # absent, and nothing to write there
+        elif new is None:
+            raise PlanError(f"{artifact.path}: an edit may leave only an absent file absent", spot)
+        elif current is None:
+            op = "create"
         elif artifact.create_only:
             op = "unchanged"  # a key that exists is never replaced
         elif current != new:
@@ -498,4 +545,14 @@ def compute_plan(
         read = _read(root, path, ("state", "directory"))
         if read is not None:
             changes.append(FileChange(path=path, op="delete", old=read[0], new=None))
-    return Plan(root=root, changes=changes, notes=list(model.notes))
+    return Plan(root=root, changes=changes, notes=[*model.notes, *dict.fromkeys(notes)])
+
+
+def _missing(root: Path, exc: MissingHostFile) -> str:
+    """The message for a missing hand-kept file: where under the root, what to copy there."""
+    where = host_path(root, exc.path)
+    hint = f", {exc.hint}" if exc.hint else ""
+    return (
+        f"{where} does not exist: copy the host's {exc.path} there{hint}; mailauth edits "
+        "this file and never invents it"
+    )
