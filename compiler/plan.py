@@ -550,9 +550,12 @@ def compute_plan(
 
 def _missing(root: Path, exc: MissingHostFile) -> str:
     """The message for a missing hand-kept file: where under the root, what to copy there."""
-    where = host_path(root, exc.path)
     hint = f", {exc.hint}" if exc.hint else ""
+    if root == Path("/"):
+        return (
+            f"{exc.path} does not exist on this host: mailauth edits it and never invents it{hint}"
+        )
     return (
-        f"{where} does not exist: copy the host's {exc.path} there{hint}; mailauth edits "
-        "this file and never invents it"
+        f"{host_path(root, exc.path)} does not exist: copy the host's {exc.path} there{hint}; "
+        "mailauth edits this file and never invents it"
     )
