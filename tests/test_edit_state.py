@@ -8,7 +8,7 @@ next plan hands it back as `EditContext.state`.
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -55,7 +55,7 @@ def test_state_comes_back_and_notes_reach_the_plan(job: driver.Job) -> None:
     first = _plan(job, shared)
     assert seen == [None]
     assert "edited" in first.notes
-    write_plan(first, driver.datetime.now(driver.UTC), "/var/backups/mailauth")
+    write_plan(first, datetime.now(UTC), "/var/backups/mailauth")
     assert _manifest(job)["state"] == {"postfix": {"/etc/shared.cf": {"runs": 1}}}
     _plan(job, shared)
     assert seen == [None, {"runs": 1}]
@@ -71,7 +71,7 @@ def test_no_state_no_key_and_a_dropped_record_goes(job: driver.Job) -> None:
     # targets left out of a run (--target) keep theirs.
     write_plan(
         _plan(job, ("bind", Artifact(path="/etc/shared.cf", edit=keep, owned=False))),
-        driver.datetime.now(driver.UTC),
+        datetime.now(UTC),
         "/var/backups/mailauth",
     )
     assert "state" in _manifest(job)
