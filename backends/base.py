@@ -24,12 +24,13 @@ class EditContext:
     ``changed`` holds those of the artifact's ``after`` paths that change in this plan.
     ``state`` is the record the edit returned last time (`Edited.state`, kept in the
     manifest), None on a first run: how an edit of a file mailauth shares with the host
-    (main.cf, master.cf) knows which entries in it are mailauth's.
+    (main.cf, master.cf) knows which entries in it are mailauth's. ``root`` is --root.
     """
 
     today: date
     changed: frozenset[str] = field(default_factory=frozenset)
     state: Any = None
+    root: str = "/"  # --root: a file under it may name paths as they are there
 
 
 @dataclass(frozen=True)

@@ -196,6 +196,8 @@ def unchanged_since(result: Plan) -> bool:
         base = result.root if change.rooted else where.parent
         if _read_now(base, where) != change.old:
             return False
+    if any(_read_now(result.root, path) is not None for path in result.absent):
+        return False
     return all(_read_now(result.root, path) == data for path, data in result.inputs.items())
 
 

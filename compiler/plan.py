@@ -176,6 +176,9 @@ class Plan:
     notes: list[str] = field(default_factory=list)
     # Files besides ``changes`` the plan was computed from, as read (None: absent).
     inputs: dict[Path, bytes | None] = field(default_factory=dict)
+    # Files an edit looked for and left absent (not in ``changes``): apply re-plans if one
+    # appears meanwhile.
+    absent: list[Path] = field(default_factory=list)
 
     @property
     def pending(self) -> list[FileChange]:
@@ -454,6 +457,7 @@ def compute_plan(
     changes: list[FileChange] = []
     changed: set[str] = set()
     notes: list[str] = []
+    absent: list[Path] = []
     state: dict[str, dict[str, object]] = {name: {} for name in owned}
     as_root = os.geteuid() == 0
     ordered = collections.deque(_ordered([a for _, a in pairs]))
@@ -476,7 +480,7 @@ def compute_plan(
             # snapshot of every change so far, per file, would cost quadratic time.
             seen = frozenset(p for p in artifact.after if p in changed)
             before = recorded.state.get(name, {}).get(artifact.path)
-            ctx = EditContext(today=today, changed=seen, state=before)
+            ctx = EditContext(today=today, changed=seen, state=before, root=str(root))
             edited = artifact.render_edited(current, ctx)
         except MissingHostFile as exc:
             raise PlanError(_missing(root, exc), exc.field or spot) from None
@@ -487,8 +491,10 @@ def compute_plan(
         if edited.state is not None and artifact is not manifest:
             state.setdefault(name, {})[artifact.path] = edited.state
         if current is None and new is None:
-            op: Operation = "unchanged"  # absent, and nothing to write there
-        elif new is None:
+            absent.append(host_path(root, artifact.path))  # absent, nothing to write there
+            continue
+        op: Operation
+        if new is None:
             raise PlanError(f"{artifact.path}: an edit may leave only an absent file absent", spot)
         elif current is None:
             op = "create"
@@ -545,7 +551,9 @@ def compute_plan(
         read = _read(root, path, ("state", "directory"))
         if read is not None:
             changes.append(FileChange(path=path, op="delete", old=read[0], new=None))
-    return Plan(root=root, changes=changes, notes=[*model.notes, *dict.fromkeys(notes)])
+    return Plan(
+        root=root, changes=changes, notes=[*model.notes, *dict.fromkeys(notes)], absent=absent
+    )
 
 
 def _missing(root: Path, exc: MissingHostFile) -> str:

@@ -90,9 +90,14 @@ def test_an_absent_file_can_stay_absent(job: driver.Job) -> None:
         return Edited(None)
 
     result = _plan(job, ("postfix", Artifact(path="/etc/absent.cf", edit=nothing, owned=False)))
-    change = next(c for c in result.changes if c.path == "/etc/absent.cf")
-    assert change.op == "unchanged" and change.new is None
-    assert not (job.root / "etc/absent.cf").exists()
+    # Not a change at all (no "unchanged" line for a file that is not there), but watched:
+    # apply plans again if it appears meanwhile.
+    assert not [c for c in result.changes if c.path == "/etc/absent.cf"]
+    assert result.absent == [job.root / "etc/absent.cf"]
+    assert driver.unchanged_since(result)
+    (job.root / "etc").mkdir(parents=True)
+    (job.root / "etc/absent.cf").write_text("appeared\n")
+    assert not driver.unchanged_since(result)
 
 
 def test_a_missing_host_file_says_what_to_copy_where(job: driver.Job) -> None:

@@ -12,7 +12,7 @@ Later targets (OpenDKIM, Postfix, PowerDNS, OpenDMARC) build on these pieces:
 """
 
 from support.cli import mailauth_argv, mailauth_env, run_mailauth
-from support.examples import EXAMPLES, REPO, copy_example
+from support.examples import EXAMPLES, REPO, allow_create, copy_example
 from support.named import NamedServer, resolver
 from support.net import free_port, wait_until
 from support.process import ServerProcess
@@ -32,6 +32,7 @@ __all__ = [
     "SAFE_BASE",
     "NamedServer",
     "ServerProcess",
+    "allow_create",
     "check_no_writable_ancestors",
     "copy_example",
     "free_port",
