@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from mailauth.backends.base import Artifact, Backend, EditContext, EditError
+from mailauth.backends.base import (
+    Artifact,
+    Backend,
+    EditContext,
+    Edited,
+    EditError,
+    MissingHostFile,
+)
 from mailauth.backends.bind import BindBackend
 from mailauth.backends.dkimpy_milter import DkimpyMilterBackend
 from mailauth.backends.octodns import OctodnsBackend
@@ -19,4 +26,12 @@ REGISTRY: dict[str, Backend] = {
     PostfixBackend.name: PostfixBackend(),
 }
 
-__all__ = ["REGISTRY", "Artifact", "Backend", "EditContext", "EditError"]
+__all__ = [
+    "REGISTRY",
+    "Artifact",
+    "Backend",
+    "EditContext",
+    "EditError",
+    "Edited",
+    "MissingHostFile",
+]

@@ -20,20 +20,62 @@ from mailauth.compiler.model import MailModel
 
 @dataclass(frozen=True)
 class EditContext:
-    """What an edit function may know besides the file: the day, and what else changes.
+    """What an edit function may know besides the file: the day, what else changes, and
+    what the last apply recorded about this file.
 
     ``changed`` holds those of the artifact's ``after`` paths that change in this plan.
+    ``state`` is the record the edit returned last time (`Edited.state`, kept in the
+    manifest), None on a first run: how an edit of a file mailauth shares with the host
+    (main.cf, master.cf) knows which entries in it are mailauth's. ``root`` is --root.
     """
 
     today: date
     changed: frozenset[str] = field(default_factory=frozenset)
+    state: Any = None
+    root: str = "/"  # --root: a file under it may name paths as they are there
 
 
-Edit = Callable[[bytes | None, EditContext], bytes]
+@dataclass(frozen=True)
+class Edited:
+    """What an edit may return instead of bare bytes.
+
+    ``content`` None leaves an absent file absent (an edit with nothing to do on a host
+    that lacks the file). ``state`` is JSON-ready and comes back as `EditContext.state`
+    next time; None records nothing. ``notes`` go to the plan's notes.
+    """
+
+    content: bytes | None
+    state: Any = None
+    notes: tuple[str, ...] = ()
+
+
+Edit = Callable[[bytes | None, EditContext], "bytes | Edited"]
 
 
 class EditError(Exception):
-    """An edit cannot be made (say, a hand-kept file to edit is missing or unreadable)."""
+    """An edit cannot be made (say, a hand-kept file to edit is missing or unreadable).
+
+    ``field`` is the place in mailauth.yaml to blame, when it is not the target itself
+    (a zone's ``serial_file``): the driver turns it into FILE:LINE:COL.
+    """
+
+    def __init__(self, message: str, field: tuple[str | int, ...] | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class MissingHostFile(EditError):
+    """A file mailauth edits but does not own is not under the root: it is never invented.
+
+    The planner says where under the root it is missing and what to copy there.
+    """
+
+    def __init__(
+        self, path: str, hint: str = "", field: tuple[str | int, ...] | None = None
+    ) -> None:
+        super().__init__(f"{path} does not exist", field)
+        self.path = path
+        self.hint = hint
 
 
 @dataclass(frozen=True)
@@ -73,10 +115,16 @@ class Artifact:
     key_store: str | None = None  # made with dir_mode; directories above it 0755
 
     def render(self, current: bytes | None, ctx: EditContext) -> bytes:
-        """The bytes this file should hold, given what it holds now."""
-        if self.edit is not None:
-            return self.edit(current, ctx)
-        return self.content
+        """The bytes this file should hold, given what it holds now (b"" for "absent")."""
+        edited = self.render_edited(current, ctx)
+        return edited.content if edited.content is not None else b""
+
+    def render_edited(self, current: bytes | None, ctx: EditContext) -> Edited:
+        """The file's new content, with the state and notes an edit may return."""
+        if self.edit is None:
+            return Edited(self.content)
+        result = self.edit(current, ctx)
+        return result if isinstance(result, Edited) else Edited(result)
 
 
 class Backend(Protocol):

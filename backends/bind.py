@@ -3,15 +3,27 @@
 The SOA serial cannot be decided by a pure renderer: it depends on the file already on
 disk. So a zone file is rendered with a placeholder serial and an edit function that keeps
 the old serial when nothing else changed, and otherwise moves it to YYYYMMDDnn.
+
+In include mode the admin's own zone file (``serial_file``, or ``zone_file`` when its serial
+is not mailauth's to bump) is read through the same edit, and checked with handkept_zone.py:
+a record both define (a second SPF, a second ``_dmarc``) or a missing ``$INCLUDE`` of the
+fragment is an error naming that file and line; a TTL clash is a note.
 """
 
 from __future__ import annotations
 
+import posixpath
 import shlex
 from collections.abc import Sequence
 from typing import ClassVar
 
-from mailauth.backends.base import Artifact, Edit, EditContext, EditError
+from mailauth.backends.base import Artifact, Edit, EditContext, Edited, EditError, MissingHostFile
+from mailauth.backends.handkept_zone import (
+    GeneratedRecord,
+    Kind,
+    check_handkept_zone,
+    find_include,
+)
 from mailauth.backends.zonefile import find_serial, next_serial, replace_serial, txt_rdata
 from mailauth.compiler.model import MailModel, Record, ZoneModel
 from mailauth.schema.models import BindTarget
@@ -115,21 +127,85 @@ def zone_serial_edit(template: str) -> Edit:
     return edit
 
 
-def bump_serial_edit(path: str, watched: tuple[str, ...]) -> Edit:
-    """Bump a hand-kept zone file's serial in place when a watched fragment changes."""
+def generated_records(zone: ZoneModel) -> list[GeneratedRecord]:
+    """What the fragment defines, as handkept_zone compares it with the admin's zone."""
+    kinds: dict[str, Kind] = {"spf": "spf", "dmarc": "dmarc", "dkim": "dkim", "mx": "mx"}
+    out: list[GeneratedRecord] = []
+    for record in zone.records:
+        kind = kinds.get(record.purpose, "other")
+        if kind == "dmarc" and "._report._dmarc" in f".{record.name}":
+            kind = "report"
+        out.append(GeneratedRecord(record.fqdn(zone.name), record.type, kind, record.ttl))
+    return out
 
-    def edit(current: bytes | None, ctx: EditContext) -> bytes:
+
+def check_zone(
+    text: str,
+    *,
+    path: str,
+    zone: ZoneModel,
+    fragment: str,
+    directory: str | None,
+    field: tuple[str | int, ...] | None,
+    root: str = "/",
+) -> tuple[str, ...]:
+    """Check the hand-kept zone against the fragment: EditError on a clash or a missing
+    ``$INCLUDE`` (every one, with its line), the warnings back as notes."""
+    result = check_handkept_zone(
+        text,
+        path=path,
+        origin=zone.name,
+        fragment_path=fragment,
+        generated=generated_records(zone),
+        directory=directory,
+    )
+    if result.include is None and root not in ("", "/"):
+        # A zone loaded from a staging root (a test's named) includes the fragment there.
+        staged = posixpath.join(root, fragment.lstrip("/"))
+        if find_include(result.includes, staged) is not None:
+            result.findings = [
+                f for f in result.findings if not f.message.startswith("no $INCLUDE of ")
+            ]
+    if result.errors:
+        raise EditError("\n".join(f.format() for f in result.errors), field)
+    return tuple(f.format() for f in result.warnings)
+
+
+def handkept_zone_edit(
+    path: str,
+    zone: ZoneModel,
+    fragment: str,
+    *,
+    bump: bool,
+    directory: str | None = None,
+    field: tuple[str | int, ...] | None = None,
+) -> Edit:
+    """Read the admin's zone file, check it, and (``bump``) move its serial forward when the
+    fragment changes; without ``bump`` it is read only, and written back unchanged."""
+    what = "serial_file" if bump else "zone_file"
+
+    def edit(current: bytes | None, ctx: EditContext) -> Edited:
         if current is None:
-            raise EditError(f"{path}: serial_file does not exist; create it or unset serial_file")
-        if not any(w in ctx.changed for w in watched):
-            return current
+            raise MissingHostFile(path, f"or unset zones[].{what}", field)
+        # Checked as text; undecodable bytes (a Latin-1 comment) cannot be a record of ours.
+        notes = check_zone(
+            current.decode("utf-8", "replace"),
+            path=path,
+            zone=zone,
+            fragment=fragment,
+            directory=directory,
+            field=field,
+            root=ctx.root,
+        )
+        if not bump or fragment not in ctx.changed:
+            return Edited(current, notes=notes)
         # A hand-kept file: bytes that are not UTF-8 are written back as they were.
         text = current.decode("utf-8", "surrogateescape")
         span = find_serial(text)
         if span is None:
-            raise EditError(f"{path}: no SOA record with a numeric serial found to bump")
+            raise EditError(f"{path}: no SOA record with a numeric serial found to bump", field)
         bumped = replace_serial(text, span, next_serial(span.value, ctx.today))
-        return bumped.encode("utf-8", "surrogateescape")
+        return Edited(bumped.encode("utf-8", "surrogateescape"), notes=notes)
 
     return edit
 
@@ -157,6 +233,11 @@ class BindBackend:
     def render(self, model: MailModel, target: BindTarget) -> Sequence[Artifact]:
         artifacts: list[Artifact] = []
         owned: list[tuple[str, str]] = []
+        zone_fields: dict[str, tuple[str | int, ...]] = {
+            z.name: ("zones", z.index, "serial_file" if z.serial_file else "zone_file")
+            for z in model.zones
+            if z.index is not None
+        }
         for zone in model.zones:
             if zone.mode == "zone":
                 path = _join(target.directory, target.zone_file.format(zone=zone.name))
@@ -179,11 +260,19 @@ class BindBackend:
                     reload=_rndc("reload", zone.name),
                 )
             )
-            if zone.serial_file is not None:
+            handkept = zone.handkept_file
+            if handkept is not None:
                 artifacts.append(
                     Artifact(
-                        path=zone.serial_file,
-                        edit=bump_serial_edit(zone.serial_file, (path,)),
+                        path=handkept,
+                        edit=handkept_zone_edit(
+                            handkept,
+                            zone,
+                            path,
+                            bump=zone.serial_file is not None,
+                            directory=target.named_directory,
+                            field=zone_fields.get(zone.name),
+                        ),
                         after=(path,),
                         owned=False,
                         reload=_rndc("reload", zone.name),

@@ -1,29 +1,50 @@
-"""Postfix target: the milter stanza in main.cf, edited in place, or a snippet and script.
+"""Postfix target: mailauth's milters merged into main.cf, the signing tag in master.cf.
 
-Appending a block to main.cf is the classic mistake: Postfix takes the last definition of
-a parameter, so an older ``smtpd_milters`` further down silently wins (or ours silently
-overrides theirs). Parameters are therefore set where they stand, postconf-style.
+Both files are the host's. mailauth owns *entries* in them, never the files:
+
+- main.cf: its own entries in ``smtpd_milters`` / ``non_smtpd_milters`` (the host's other
+  milters keep their places, postfix_milters.py), and the settings mailauth.yaml sets; the
+  manifest records which (``EditContext.state``), so removing a milter removes only it and
+  a setting mailauth.yaml no longer sets gets the host's value back. Parameters are edited
+  where they stand, postconf-style: Postfix takes the last definition of a parameter, so an
+  appended block silently loses or silently wins.
+- master.cf: when the signer signs only mail tagged as submitted (dkimpy-milter), the
+  submission services carry ``-o milter_macro_daemon_name=<tag>`` (postfix_mastercf.py).
+
+A root without these files is an error (`MissingHostFile`) unless ``create: true``: a staging
+root mirrors the host, and a four-line main.cf invented there would be copied over the real
+one. Snippet mode writes the same changes as a ``postconf`` script that merges on the host.
 """
 
 from __future__ import annotations
 
 import posixpath
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
-from mailauth.backends.base import Artifact, EditContext, EditError
+from mailauth.backends.base import Artifact, EditContext, Edited, EditError, MissingHostFile
 from mailauth.backends.postfix_maincf import (
     MainCfError,
     decode_main_cf,
     encode_main_cf,
-    postconf_script,
+    get_parameters,
+    remove_parameters,
     set_parameters,
-    snippet,
 )
+from mailauth.backends.postfix_mastercf import (
+    MasterCfError,
+    MasterOwnership,
+    apply_signing_tag,
+    postconf_commands,
+    undo,
+)
+from mailauth.backends.postfix_milters import MILTER_LISTS, MilterOwnership, plan_milters
 from mailauth.compiler.model import MailModel, Milter
 from mailauth.schema.strings import milter_socket
 from mailauth.schema.targets import PostfixTarget
+
+_CREATE_HINT = "or set targets.postfix.create: true"
 
 
 class MilterAddressError(ValueError):
@@ -57,56 +78,297 @@ def postfix_address(milter: Milter, target: PostfixTarget) -> str:
     return f"unix:{path[len(queue) :]}"
 
 
-def milter_parameters(model: MailModel, target: PostfixTarget) -> dict[str, str]:
-    """Every main.cf parameter mailauth sets, milters first, in a fixed order."""
-    params: dict[str, str] = {}
+def milter_entries(model: MailModel, target: PostfixTarget) -> list[str]:
+    """mailauth's entries for both milter lists, in the order mail passes: signer first."""
+    return [postfix_address(m, target) for m in model.milters]
+
+
+def milter_settings(model: MailModel, target: PostfixTarget) -> dict[str, str | None]:
+    """The single-valued parameters mailauth.yaml decides (None: keep the host's value).
+
+    Everything set here is recorded with the host's value before, which comes back when
+    mailauth.yaml stops setting it.
+    """
+    settings: dict[str, str | None] = {}
     if model.milters:
-        params["smtpd_milters"] = ", ".join(postfix_address(m, target) for m in model.milters)
-        params["non_smtpd_milters"] = "$smtpd_milters"
-        params["milter_default_action"] = target.milter_default_action
-        params["milter_protocol"] = str(target.milter_protocol)
+        settings["milter_default_action"] = target.milter_default_action
+        protocol = target.milter_protocol
+        settings["milter_protocol"] = None if protocol is None else str(protocol)
         for milter in model.milters:
             if milter.inbound_daemon_name is not None:
                 # The signer verifies, and never signs, mail under this name; only the
-                # submission service overrides it in master.cf (see dkimpy_milter.py).
-                params["milter_macro_daemon_name"] = milter.inbound_daemon_name
-    params.update(target.parameters)
-    return params
+                # submission services override it in master.cf (see dkimpy_milter.py).
+                settings["milter_macro_daemon_name"] = milter.inbound_daemon_name
+    settings.update(target.parameters)
+    return settings
+
+
+def signing_tag(model: MailModel) -> str | None:
+    """The ``{daemon_name}`` the submission services must send for mail to be signed."""
+    return next((m.submission_daemon_name for m in model.milters if m.submission_daemon_name), None)
+
+
+def master_cf_path(target: PostfixTarget) -> str:
+    """master.cf: as configured, else beside main.cf (Postfix's config directory)."""
+    return target.master_cf or posixpath.join(posixpath.dirname(target.main_cf), "master.cf")
+
+
+def edit_main_cf(
+    current: bytes | None,
+    state: object,
+    *,
+    path: str,
+    entries: Sequence[str],
+    settings: Mapping[str, str | None],
+    create: bool,
+) -> Edited:
+    """main.cf with mailauth's milters merged in and its settings applied; the state to
+    record is the ownership (postfix_milters.MilterOwnership)."""
+    if current is None and not create:
+        raise MissingHostFile(path, _CREATE_HINT)
+    # main.cf is the admin's file: bytes that are not UTF-8 (a Latin-1 comment) are
+    # carried through unchanged, and a line Postfix would refuse is named.
+    text = decode_main_cf(current) if current is not None else ""
+    try:
+        previous = MilterOwnership.from_json(
+            state.get("milters") if isinstance(state, dict) else None
+        )
+        plan = plan_milters(
+            get_parameters(text),
+            previous,
+            smtpd=entries,
+            non_smtpd=entries,
+            settings=settings,
+        )
+        new = remove_parameters(set_parameters(text, plan.set), plan.delete)
+        # A parameter defined twice makes Postfix warn on every start (and can deadlock
+        # postlogd): the ones mailauth reads but keeps are left defined once, as in effect.
+        host = get_parameters(text)
+        kept = {
+            name: host[name]
+            for name in (*MILTER_LISTS, *settings)
+            if name in host and name not in plan.set and name not in plan.delete
+        }
+        new = set_parameters(new, kept)
+    except (MainCfError, ValueError) as exc:
+        raise EditError(f"{path}: {exc}") from None
+    content = current if current is not None and new == text else encode_main_cf(new)
+    record = plan.ownership.to_json()
+    owns = record["entries"] or record["settings"]
+    return Edited(
+        content,
+        state={"milters": record} if owns else None,
+        notes=tuple(f"{path}: {note}" for note in plan.notes),
+    )
+
+
+def edit_master_cf(
+    current: bytes | None,
+    state: object,
+    *,
+    path: str,
+    tag: str | None,
+    target: PostfixTarget,
+    main_cf: Mapping[str, str] | None,
+) -> Edited:
+    """master.cf with the signing tag on the submission services (or, with no tag needed,
+    what mailauth set there before undone); the state is the MasterOwnership."""
+    try:
+        previous = MasterOwnership.from_json(state)
+    except ValueError as exc:
+        raise EditError(f"{path}: {exc}") from None
+    if tag is None:
+        if current is None:
+            return Edited(None)
+        text = decode_main_cf(current)
+        try:
+            restored = undo(text, previous)
+        except MasterCfError as exc:
+            raise EditError(f"{path}: {exc}") from None
+        return Edited(current if restored == text else encode_main_cf(restored))
+    if current is None and not target.create:
+        raise MissingHostFile(path, _CREATE_HINT)
+    text = decode_main_cf(current) if current is not None else ""
+    try:
+        result = apply_signing_tag(
+            text,
+            tag,
+            target.submission_services,
+            cleanup=target.sign_local_mail,
+            previous=previous,
+            main_cf=main_cf,
+        )
+    except MasterCfError as exc:
+        raise EditError(f"{path}: {exc}") from None
+    changed = result.text != text
+    notes = [
+        f"{path}: {note.removeprefix('master.cf: ')}"
+        for note in result.notes
+        if changed or " created " not in f" {note}"
+    ]
+    return Edited(
+        current if current is not None and not changed else encode_main_cf(result.text),
+        state=result.ownership.to_json(),
+        notes=tuple(notes),
+    )
+
+
+_MERGE_FUNCTION = r"""# merge NAME [ENTRY...]: add each ENTRY to the milter list NAME unless it is
+# listed already (alone, or as the socket of a { ... } group); the host's entries stay.
+merge() {
+    name=$1
+    shift
+    current=$(pc -h "$name")
+    value=$current
+    for entry in "$@"; do
+        found=no
+        for token in $(printf '%s\n' "$value" | tr ',{}' '   '); do
+            case $token in
+            "$entry") found=yes ;;
+            '$smtpd_milters' | '${smtpd_milters}' | '$(smtpd_milters)')
+                [ "$name" = non_smtpd_milters ] && found=yes ;;
+            esac
+        done
+        [ "$found" = yes ] || value="${value:+$value, }$entry"
+    done
+    [ "$value" = "$current" ] || pc -e -- "$name = $value"
+}
+"""
+
+
+def snippet_text(entries: Sequence[str], settings: Mapping[str, str | None]) -> str:
+    """A main.cf fragment for review: the entries to add to the host's lists, the values."""
+    lines = [
+        "# Generated by mailauth from mailauth.yaml: edit that file, not this one.",
+        "# Add these milters to smtpd_milters and non_smtpd_milters, after the host's own",
+        "# entries, which stay; mailauth-postconf.sh does exactly that.",
+    ]
+    if entries:
+        lines += [f"#   {entry}" for entry in entries]
+    chosen = {k: v for k, v in settings.items() if v is not None}
+    if chosen:
+        lines.append("# Postfix keeps the last definition of each parameter; define these once.")
+        lines += [f"{name} = {value}" if value else f"{name} =" for name, value in chosen.items()]
+    return "\n".join(lines) + "\n"
+
+
+def postconf_script(
+    entries: Sequence[str],
+    settings: Mapping[str, str | None],
+    *,
+    config_dir: str | None,
+    tag: str | None,
+    target: PostfixTarget,
+) -> str:
+    """A POSIX sh script doing on the host what edit mode does: merge the milter entries
+    into the host's lists, set what mailauth.yaml sets, tag the submission services in
+    master.cf (created from Debian's standard line where absent)."""
+    command = "postconf" + ("" if config_dir is None else f" -c {shlex.quote(config_dir)}")
+    out = [
+        "#!/bin/sh",
+        "# Generated by mailauth. Merges mailauth's milters into main.cf: the host's other",
+        "# milters and settings stay as they are.",
+        "set -eu",
+        "pc() {",
+        f'    {command} "$@"',
+        "}",
+        'main_cf="$(pc -h config_directory)/main.cf"',
+        "# postconf -e appends new parameters to an unterminated last line: end it first.",
+        'if [ -s "$main_cf" ] && [ -n "$(tail -c 1 "$main_cf")" ]; then',
+        "    printf '\\n' >>\"$main_cf\"",
+        "fi",
+        "set -f",
+        _MERGE_FUNCTION.rstrip("\n"),
+    ]
+    if entries:
+        quoted = " ".join(shlex.quote(e) for e in entries)
+        out += [f"merge smtpd_milters {quoted}", f"merge non_smtpd_milters {quoted}"]
+    for name, value in settings.items():
+        if value is not None:
+            setting = f"{name} = {value}" if value else f"{name} ="
+            out.append(f"pc -e -- {shlex.quote(setting)}")
+    if tag is not None:
+        out.append("# The signer signs only mail tagged as submitted (master.cf).")
+        for key in dict.fromkeys(
+            [*target.submission_services, *(["cleanup/unix"] if target.sign_local_mail else [])]
+        ):
+            if key == "cleanup/unix":
+                created: list[str] = []
+            else:
+                alone = apply_signing_tag("", tag, [key]).text
+                created = [c for c in postconf_commands("", alone) if " -M " in f" {c} "]
+            setting = shlex.quote(f"{key}/milter_macro_daemon_name={tag}")
+            test = f'[ -n "$(pc -M {shlex.quote(key)})" ]'
+            if created:
+                create = created[0].replace("postconf ", "pc ", 1)
+                out += [f"if {test}; then", f"    pc -P {setting}", "else"]
+                out += [f"    {create}", "fi"]
+            else:
+                out.append(f"pc -P {setting}")
+    return "\n".join(out) + "\n"
 
 
 class PostfixBackend:
-    """Postfix main.cf."""
+    """Postfix main.cf and master.cf."""
 
     name: ClassVar[str] = "postfix"
 
     def render(self, model: MailModel, target: PostfixTarget) -> Sequence[Artifact]:
-        params = milter_parameters(model, target)
+        entries = milter_entries(model, target)
+        settings = milter_settings(model, target)
+        tag = signing_tag(model)
         config_dir = posixpath.dirname(target.main_cf)
         # Postfix finds a non-default config directory only when told with -c.
         dash_c = "" if config_dir == "/etc/postfix" else f" -c {shlex.quote(config_dir)}"
         reload = f"postfix{dash_c} reload"
         if target.mode == "snippet":
+            script = postconf_script(
+                entries,
+                settings,
+                config_dir=None if not dash_c else config_dir,
+                tag=tag,
+                target=target,
+            )
             return [
-                Artifact(path=target.snippet_file, content=snippet(params).encode()),
+                Artifact(
+                    path=target.snippet_file, content=snippet_text(entries, settings).encode()
+                ),
                 Artifact(
                     path=target.script_file,
-                    content=postconf_script(
-                        params, config_dir=None if not dash_c else config_dir
-                    ).encode(),
+                    content=script.encode(),
                     mode=0o755,
                     reload=f"sh {shlex.quote(target.script_file)} && {reload}",
                 ),
             ]
 
-        path = target.main_cf
+        main_path, master_path = target.main_cf, master_cf_path(target)
+        # main.cf is planned first (list order): master.cf's notes look at its result.
+        seen: dict[str, Mapping[str, str]] = {}
 
-        def edit(current: bytes | None, ctx: EditContext) -> bytes:
-            # main.cf is the admin's file: bytes that are not UTF-8 (a Latin-1 comment)
-            # are carried through unchanged, and a line Postfix would refuse is named.
-            text = decode_main_cf(current) if current is not None else ""
-            try:
-                return encode_main_cf(set_parameters(text, params))
-            except MainCfError as exc:
-                raise EditError(f"{path}: {exc}") from None
+        def main_edit(current: bytes | None, ctx: EditContext) -> Edited:
+            edited = edit_main_cf(
+                current,
+                ctx.state,
+                path=main_path,
+                entries=entries,
+                settings=settings,
+                create=target.create,
+            )
+            if edited.content is not None:
+                seen["main_cf"] = get_parameters(decode_main_cf(edited.content))
+            return edited
 
-        return [Artifact(path=target.main_cf, edit=edit, owned=False, reload=reload)]
+        def master_edit(current: bytes | None, ctx: EditContext) -> Edited:
+            return edit_master_cf(
+                current,
+                ctx.state,
+                path=master_path,
+                tag=tag,
+                target=target,
+                main_cf=seen.get("main_cf"),
+            )
+
+        return [
+            Artifact(path=main_path, edit=main_edit, owned=False, reload=reload),
+            Artifact(path=master_path, edit=master_edit, owned=False, reload=reload),
+        ]

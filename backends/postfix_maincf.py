@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "encode_main_cf",
     "get_parameters",
     "postconf_script",
+    "remove_parameters",
     "set_parameters",
     "snippet",
 ]
@@ -235,6 +236,21 @@ def set_parameters(text: str, params: Mapping[str, str]) -> str:
             out[-1] += "\n"
         out.extend(appended)
     return "".join(out)
+
+
+def remove_parameters(text: str, names: Iterable[str]) -> str:
+    """Return main.cf text without any definition of ``names`` (``postconf -X``).
+
+    Each definition goes with its continuation lines; comments and blank lines between them
+    stay, as does every other byte, so removing a parameter that `set_parameters` appended
+    gives the file back as it was. Unchanged text when none is defined.
+    """
+    wanted = set(names)
+    lines, definitions = _parse(text)
+    drop = {i for d in definitions if d.name in wanted for i in d.lines}
+    if not drop:
+        return text
+    return "".join(line for index, line in enumerate(lines) if index not in drop)
 
 
 def postconf_script(params: Mapping[str, str], *, config_dir: str | None = None) -> str:

@@ -38,7 +38,7 @@ targets:
   dkimpy_milter:
     socket: inet:8892@127.0.0.1
     authserv_id: mail.{provider}
-  postfix: {{main_cf: /etc/postfix/main.cf}}
+  postfix: {{main_cf: /etc/postfix/main.cf, create: true}}  # the benchmark root starts empty
 keys: {{directory: /etc/dkimpy-milter/keys}}
 zones:
   - name: {provider}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Container, Mapping
 from dataclasses import dataclass
@@ -132,6 +133,7 @@ class _ZoneBuilder:
             soa=soa,
             records=records,
             serial_file=spec.serial_file if spec is not None else None,
+            zone_file=spec.zone_file if spec is not None else None,
         )
 
 
@@ -217,8 +219,11 @@ def build_model(loaded: LoadedConfig, keys: KeyIndex | None = None) -> MailModel
     for owner in report_authorizations([(d.name, d.dmarc) for d in domains], list(builders)):
         builder_for(owner).add(owner, "TXT", REPORT_RECORD, None, "dmarc")
 
-    zones = tuple(builders[name].finish() for name in sorted(builders))
     zone_index = {z.name: i for i, z in enumerate(config.zones)}
+    zones = tuple(
+        dataclasses.replace(builders[name].finish(), index=zone_index.get(name))
+        for name in sorted(builders)
+    )
     domain_index: dict[str, int] = {}
     for di, domain in enumerate(config.domains):
         domain_index.setdefault(domain.name, di)
@@ -409,15 +414,18 @@ def _milters(
             socket=dkimpy.socket,
             authserv_id=dkimpy.authserv_id or _authserv_default(config),
             inbound_daemon_name=dkimpy.inbound_daemon_name if signs else None,
+            submission_daemon_name=dkimpy.submission_daemon_name if signs else None,
         )
         if signs:
             _dkimpy_tables_fit(loaded, domains, problems)
-            notes.append(
-                "dkimpy-milter signs only mail that Postfix tags as submitted: in master.cf, "
-                f"give the submission service `-o milter_macro_daemon_name="
-                f"{dkimpy.submission_daemon_name}` (and the cleanup service too, to sign "
-                "mail from local programs); everything else is verified, never signed"
-            )
+            if targets.postfix is None:
+                # With targets.postfix, master.cf gets the tag (backends/postfix.py).
+                notes.append(
+                    "dkimpy-milter signs only mail that Postfix tags as submitted: in "
+                    "master.cf, give the submission service `-o milter_macro_daemon_name="
+                    f"{dkimpy.submission_daemon_name}` (and the cleanup service too, to sign "
+                    "mail from local programs); everything else is verified, never signed"
+                )
         clash = "milter_macro_daemon_name"
         if signs and targets.postfix is not None and clash in targets.postfix.parameters:
             path = ("targets", "postfix", "parameters", clash)
@@ -427,9 +435,9 @@ def _milters(
                     dotted(path),
                     f"set by mailauth to {dkimpy.inbound_daemon_name!r} "
                     "(targets.dkimpy_milter.inbound_daemon_name): mail under that name is "
-                    "verified and never signed; remove it here and give only the submission "
-                    f"service `-o milter_macro_daemon_name={dkimpy.submission_daemon_name}` "
-                    "in master.cf",
+                    "verified and never signed; remove it here: mailauth gives the submission "
+                    f"services `-o milter_macro_daemon_name={dkimpy.submission_daemon_name}` "
+                    "in master.cf (targets.postfix.submission_services)",
                 )
             )
     chain = [signer] if signer is not None else []

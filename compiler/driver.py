@@ -200,6 +200,8 @@ def unchanged_since(result: Plan) -> bool:
             return False
     if not all(still_as_seen(result.root, d) for d in result.directories):
         return False
+    if any(_read_now(result.root, path) is not None for path in result.absent):
+        return False
     return all(_read_now(result.root, path) == data for path, data in result.inputs.items())
 
 

@@ -58,6 +58,13 @@ class ZoneModel:
     soa: SoaModel | None
     records: tuple[Record, ...]
     serial_file: str | None = None
+    zone_file: str | None = None  # hand-kept, read and checked, never edited
+    index: int | None = None  # its place in mailauth.yaml's zones:, for positioned errors
+
+    @property
+    def handkept_file(self) -> str | None:
+        """The hand-kept zone file that includes the fragment, if mailauth knows it."""
+        return self.serial_file or self.zone_file
 
     def find(self, name: str, rtype: str) -> tuple[Record, ...]:
         return tuple(r for r in self.records if r.name == name and r.type == rtype)
@@ -102,6 +109,8 @@ class Milter:
     MTA's own host name, the milter's default); ``trusted_authserv_ids`` are the ids whose
     results it believes. ``inbound_daemon_name`` is the ``{daemon_name}`` macro the MTA must
     send for every service except submission: mail carrying it is verified, never signed.
+    ``submission_daemon_name`` is the one the submission services must send instead (set
+    in master.cf) for mail to be signed; None when the milter signs without a tag.
     """
 
     name: str
@@ -109,6 +118,7 @@ class Milter:
     authserv_id: str | None = None
     trusted_authserv_ids: tuple[str, ...] = ()
     inbound_daemon_name: str | None = None
+    submission_daemon_name: str | None = None
 
 
 @dataclass(frozen=True)

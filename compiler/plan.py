@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import collections
 import difflib
 import functools
 import hashlib
@@ -14,13 +15,13 @@ import json
 import os
 import re
 import stat
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
-from mailauth.backends import REGISTRY, Artifact, EditContext, EditError
+from mailauth.backends import REGISTRY, Artifact, EditContext, EditError, MissingHostFile
 from mailauth.backends.base import Directory, GroupMember
 from mailauth.compiler.fsio import UnsafePath, check_path, read_checked
 from mailauth.compiler.hostdirs import DirChange, DirError, HostStep, host_steps, plan_directories
@@ -193,6 +194,9 @@ class Plan:
     host_steps: list[HostStep] = field(default_factory=list)
     # Commands that check the generated configs where they are (under this root).
     checks: list[str] = field(default_factory=list)
+    # Files an edit looked for and left absent (not in ``changes``): apply re-plans if one
+    # appears meanwhile.
+    absent: list[Path] = field(default_factory=list)
 
     @property
     def pending(self) -> list[FileChange]:
@@ -337,42 +341,62 @@ def render_all(
     return artifacts
 
 
-def _manifest(
-    root: Path,
-    path: str,
-    owned: dict[str, list[str]],
-    dirs: Callable[[dict[str, list[str]]], dict[str, list[str]]] | None = None,
-) -> tuple[dict[str, list[str]], Artifact]:
-    """Which files mailauth owns under this root, per target: how it knows what to delete.
+@dataclass
+class _Manifest:
+    """The manifest as the last apply left it: owned files and edit state, per target."""
 
-    Targets left out of this run (``--target``) keep their entries untouched. ``dirs``
-    maps the directories recorded before (per target) to those to record now (see
-    _directories); the key is written only when some directory is recorded.
-    """
+    path: str
+    owned: dict[str, list[str]] = field(default_factory=dict)
+    state: dict[str, dict[str, object]] = field(default_factory=dict)
+    directories: dict[str, list[str]] = field(default_factory=dict)  # those mailauth made
+
+
+def _read_manifest(root: Path, path: str) -> _Manifest:
+    """Which files mailauth owns under this root, per target (how it knows what to
+    delete), and the state edits recorded per file (``EditContext.state``)."""
     read = _read(root, path, ("state", "directory"))
-    current = None if read is None else read[0]
-    previous: dict[str, list[str]] = {}
-    if current is not None:
-        try:
-            loaded = json.loads(current)
-            if not isinstance(loaded, dict) or loaded.get("version") != 1:
-                raise ValueError("not a manifest")
-            previous = {
-                str(k): [p for p in v if isinstance(p, str)]
-                for k, v in loaded.get("targets", {}).items()
-            }
-        except (ValueError, AttributeError, TypeError):
-            raise PlanError(f"{path}: not a mailauth manifest", ("state", "directory")) from None
-    merged = dict(previous)
+    found = _Manifest(path)
+    if read is None:
+        return found
+    try:
+        loaded = json.loads(read[0])
+        if not isinstance(loaded, dict) or loaded.get("version") != 1:
+            raise ValueError("not a manifest")
+        found.owned = {
+            str(k): [p for p in v if isinstance(p, str)]
+            for k, v in loaded.get("targets", {}).items()
+        }
+        state = loaded.get("state", {})
+        if not isinstance(state, dict) or not all(isinstance(v, dict) for v in state.values()):
+            raise ValueError("bad state")
+        found.state = {str(k): {str(p): r for p, r in v.items()} for k, v in state.items()}
+        found.directories = _recorded_dirs(loaded)
+    except (ValueError, AttributeError, TypeError):
+        raise PlanError(f"{path}: not a mailauth manifest", ("state", "directory")) from None
+    return found
+
+
+def _manifest_artifact(
+    previous: _Manifest,
+    owned: dict[str, list[str]],
+    state: dict[str, dict[str, object]],
+    directories: dict[str, list[str]],
+) -> Artifact:
+    """The new manifest. Targets left out of this run (``--target``) keep their entries
+    untouched; ``state`` appears only when some edit records one, ``directories`` only
+    when mailauth made some (see _directories)."""
+    merged = dict(previous.owned)
     merged.update({name: sorted(paths) for name, paths in owned.items()})
-    doc: dict[str, object] = {"version": 1, "targets": dict(sorted(merged.items()))}
-    if dirs is not None:
-        had = {} if current is None else _recorded_dirs(json.loads(current))
-        kept = {name: sorted(paths) for name, paths in dirs(had).items() if paths}
-        if kept:
-            doc["directories"] = dict(sorted(kept.items()))
-    body = json.dumps(doc, indent=2) + "\n"
-    return previous, Artifact(path=path, content=body.encode(), mode=0o644)
+    states = {k: v for k, v in previous.state.items() if k not in owned and k not in state}
+    states.update({k: dict(sorted(v.items())) for k, v in state.items() if v})
+    data: dict[str, object] = {"version": 1, "targets": dict(sorted(merged.items()))}
+    if states:
+        data["state"] = dict(sorted(states.items()))
+    kept = {name: sorted(paths) for name, paths in directories.items() if paths}
+    if kept:
+        data["directories"] = dict(sorted(kept.items()))
+    body = json.dumps(data, indent=2) + "\n"
+    return Artifact(path=previous.path, content=body.encode(), mode=0o644)
 
 
 def _recorded_dirs(loaded: dict[str, object]) -> dict[str, list[str]]:
@@ -486,22 +510,28 @@ def compute_plan(
         if artifact.owned:
             owned.setdefault(name, []).append(artifact.path)
     manifest_path = config.state.directory.rstrip("/") + "/" + MANIFEST_NAME
-    planned_dirs: list[DirChange] = []
-
-    def record(had: dict[str, list[str]]) -> dict[str, list[str]]:
-        planned_dirs.extend(_directories(root, model, config, targets, pairs, had))
-        now = {name: paths for name, paths in had.items() if name not in targets}
-        for change in planned_dirs:
-            if change.ours:
-                now.setdefault(change.target, []).append(change.path)
-        return now
-
-    previous, manifest = _manifest(root, manifest_path, owned, record)
+    recorded = _read_manifest(root, manifest_path)
+    previous = recorded.owned
+    planned_dirs = _directories(root, model, config, targets, pairs, recorded.directories)
+    dirs_now = {n: list(p) for n, p in recorded.directories.items() if n not in targets}
+    for dir_change in planned_dirs:
+        if dir_change.ours:
+            dirs_now.setdefault(dir_change.target, []).append(dir_change.path)
     written = {p for paths in previous.values() for p in paths}
     changes: list[FileChange] = []
     changed: set[str] = set()
+    notes: list[str] = []
+    absent: list[Path] = []
+    state: dict[str, dict[str, object]] = {name: {} for name in owned}
     as_root = os.geteuid() == 0
-    for artifact in _ordered([a for _, a in pairs] + [manifest]):
+    ordered = collections.deque(_ordered([a for _, a in pairs]))
+    manifest: Artifact | None = None
+    # The manifest comes last: it records the state the edits before it returned.
+    while ordered or manifest is None:
+        if ordered:
+            artifact = ordered.popleft()
+        else:
+            manifest = artifact = _manifest_artifact(recorded, owned, state, dirs_now)
         name = target_of.get(artifact.path, "state")
         spot = _field(name)
         if artifact.rooted:
@@ -513,11 +543,25 @@ def compute_plan(
             # An edit looks only at the files it names in ``after`` (planned before it); a
             # snapshot of every change so far, per file, would cost quadratic time.
             seen = frozenset(p for p in artifact.after if p in changed)
-            new = artifact.render(current, EditContext(today=today, changed=seen))
+            before = recorded.state.get(name, {}).get(artifact.path)
+            ctx = EditContext(today=today, changed=seen, state=before, root=str(root))
+            edited = artifact.render_edited(current, ctx)
+        except MissingHostFile as exc:
+            raise PlanError(_missing(root, exc), exc.field or spot) from None
         except EditError as exc:
-            raise PlanError(str(exc), spot) from None
-        if current is None:
-            op: Operation = "create"
+            raise PlanError(str(exc), exc.field or spot) from None
+        new = edited.content
+        notes.extend(edited.notes)
+        if edited.state is not None and artifact is not manifest:
+            state.setdefault(name, {})[artifact.path] = edited.state
+        if current is None and new is None:
+            absent.append(host_path(root, artifact.path))  # absent, nothing to write there
+            continue
+        op: Operation
+        if new is None:
+            raise PlanError(f"{artifact.path}: an edit may leave only an absent file absent", spot)
+        elif current is None:
+            op = "create"
         elif artifact.create_only:
             op = "unchanged"  # a key that exists is never replaced
         elif current != new:
@@ -580,11 +624,12 @@ def compute_plan(
             changes.append(FileChange(path=path, op="delete", old=read[0], new=None))
     if any(c.old is not None and c.rooted and c.op in ("update", "delete") for c in changes):
         _check_backups(root, config.state.backups)
-    notes = [*model.notes, *(d.note for d in planned_dirs if d.note)]
+    notes += [d.note for d in planned_dirs if d.note]
     return Plan(
         root=root,
         changes=changes,
-        notes=notes,
+        notes=[*model.notes, *dict.fromkeys(notes)],
+        absent=absent,
         directories=planned_dirs,
         host_steps=host_steps(root, _declared(model, config, targets, "host_steps")),
         checks=_checks(model, config, targets, root),
@@ -651,3 +696,16 @@ def _check_backups(root: Path, backups: str) -> None:
         check_path(root, host_path(root, backups.rstrip("/") + "/x"), what=backups)
     except UnsafePath as exc:
         raise PlanError(str(exc), ("state", "backups")) from None
+
+
+def _missing(root: Path, exc: MissingHostFile) -> str:
+    """The message for a missing hand-kept file: where under the root, what to copy there."""
+    hint = f", {exc.hint}" if exc.hint else ""
+    if root == Path("/"):
+        return (
+            f"{exc.path} does not exist on this host: mailauth edits it and never invents it{hint}"
+        )
+    return (
+        f"{host_path(root, exc.path)} does not exist: copy the host's {exc.path} there{hint}; "
+        "mailauth edits this file and never invents it"
+    )

@@ -326,14 +326,27 @@ class Zone(StrictModel):
     records: list[ExtraRecord] = Field(default_factory=list)
     serial_file: HostPath | None = Field(
         default=None,
-        description="include mode: the hand-kept zone file whose SOA serial mailauth bumps",
+        description="include mode: the hand-kept zone file whose SOA serial mailauth bumps; "
+        "it is read and must $INCLUDE the fragment",
+    )
+    zone_file: HostPath | None = Field(
+        default=None,
+        description="include mode: the hand-kept zone file that $INCLUDEs the fragment, "
+        "checked but never edited (use serial_file instead to bump its serial)",
     )
 
-    @field_validator("serial_file")
+    @field_validator("serial_file", "zone_file")
     @classmethod
     def _serial_file_mode(cls, value: str | None, info: ValidationInfo) -> str | None:
         if info.data.get("mode") == "zone" and value is not None:
-            raise ValueError("serial_file is for include mode; in zone mode mailauth owns the SOA")
+            owns = "the SOA" if info.field_name == "serial_file" else "the zone file"
+            raise ValueError(
+                f"{info.field_name} is for include mode; in zone mode mailauth owns {owns}"
+            )
+        if info.field_name == "zone_file" and value is not None and info.data.get("serial_file"):
+            raise ValueError(
+                "set serial_file or zone_file, not both: serial_file is read and checked too"
+            )
         return value
 
     @model_validator(mode="after")
@@ -385,6 +398,11 @@ class BindTarget(StrictModel):
     named_conf: HostPath | None = Field(
         default="/etc/named/mailauth.zones.conf",
         description="zone statements to `include` from named.conf; null to skip",
+    )
+    named_directory: HostPath | None = Field(
+        default=None,
+        description="named.conf's options { directory }: where a relative $INCLUDE in a "
+        "hand-kept zone starts (absolute $INCLUDE paths need nothing)",
     )
 
 

@@ -108,31 +108,72 @@ class OpenDkimTarget(_Strict):
     syslog: bool = True
 
 
+_SERVICE_KEY = r"^[A-Za-z0-9_.:-]+/(inet|unix|unix-dgram|fifo|pass)$"
+#: main.cf parameters mailauth shares with the host (postfix_milters): never under
+#: ``parameters``, which replace a value, where these are merged or kept.
+_MERGED = ("smtpd_milters", "non_smtpd_milters")
+_OWN_FIELDS = ("milter_default_action", "milter_protocol")
+
+
 class PostfixTarget(_Strict):
-    """Postfix: connect the milters in main.cf, or write a snippet for other tooling."""
+    """Postfix: connect the milters in main.cf (and tag the submission services in
+    master.cf), or write a snippet and a postconf script for other tooling."""
 
     mode: Literal["edit", "snippet"] = "edit"
     main_cf: AbsPath = "/etc/postfix/main.cf"
+    master_cf: AbsPath | None = Field(
+        default=None,
+        description="the master.cf edited for the signing tag; default beside main_cf",
+    )
+    create: bool = Field(
+        default=False,
+        description="create main.cf/master.cf when the root has none (else an error: a "
+        "staging root must hold the host's files)",
+    )
     snippet_file: AbsPath = "/etc/postfix/mailauth-main.cf"
     script_file: AbsPath = "/etc/postfix/mailauth-postconf.sh"
     chroot: bool = Field(
         default=True, description="smtpd runs chrooted in queue_directory (Debian's default)"
     )
     queue_directory: AbsPath = "/var/spool/postfix"
-    milter_default_action: Literal["accept", "reject", "tempfail", "quarantine"] = "accept"
-    milter_protocol: Literal[2, 3, 4, 5, 6] = 6
+    milter_default_action: Literal["accept", "reject", "tempfail", "quarantine"] | None = Field(
+        default=None, description="null keeps the host's value (plan notes what it means)"
+    )
+    milter_protocol: Literal[2, 3, 4, 5, 6] | None = Field(
+        default=None, description="null keeps the host's value"
+    )
+    submission_services: list[Annotated[str, Field(pattern=_SERVICE_KEY)]] = Field(
+        default_factory=lambda: ["submission/inet", "submissions/inet"],
+        description="master.cf services (name/type) that get the signing tag when the signer "
+        "signs tagged mail only (dkimpy-milter); created from Debian's lines when absent",
+    )
+    sign_local_mail: bool = Field(
+        default=False,
+        description="also tag cleanup/unix in master.cf, so mail from local sendmail is signed",
+    )
     parameters: dict[
         Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$"), AfterValidator(strings.postfix_name)],
         Annotated[str, AfterValidator(strings.postfix_value)],
-    ] = Field(default_factory=dict, description="other main.cf parameters to set")
+    ] = Field(
+        default_factory=dict,
+        description="other main.cf parameters to set; the host's value comes back when one "
+        "is removed here",
+    )
 
     @model_validator(mode="after")
     def _no_milter_override(self) -> PostfixTarget:
-        owned = {"smtpd_milters", "non_smtpd_milters", "milter_default_action", "milter_protocol"}
-        clash = sorted(owned & set(self.parameters))
-        if clash:
+        merged = sorted(set(_MERGED) & set(self.parameters))
+        if merged:
             raise ValueError(
-                f"{', '.join(clash)} is set by mailauth from the signer; remove it from parameters"
+                f"{', '.join(merged)}: mailauth merges its own milters into the host's list "
+                "and keeps the host's entries in place, so the list is not set here; list the "
+                "host's other milters in main.cf itself"
+            )
+        fields = sorted(set(_OWN_FIELDS) & set(self.parameters))
+        if fields:
+            raise ValueError(
+                f"{', '.join(fields)}: set it as targets.postfix.{fields[0]}, not under "
+                "parameters (unset, the host's value is kept)"
             )
         return self
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import REPO, copy_example, safe_directory
+from support import REPO, allow_create, copy_example, safe_directory
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -26,5 +26,6 @@ def safe_root() -> Iterator[Path]:
 
 @pytest.fixture
 def slackbox_config(tmp_path: Path) -> Path:
-    """examples/slackbox copied to a temp dir; its mailauth.yaml."""
-    return copy_example("slackbox", tmp_path / "config")
+    """examples/slackbox copied to a temp dir; its mailauth.yaml. The roots these tests
+    plan into start empty, so Postfix's main.cf may be created there (create: true)."""
+    return allow_create(copy_example("slackbox", tmp_path / "config"))

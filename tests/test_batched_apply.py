@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import test_crash_safety
-from support import EXAMPLES, safe_directory
+from support import EXAMPLES, allow_create, safe_directory
 from test_crash_safety import Scenario, _apply_in_process, check_recovers, check_whole
 
 from mailauth.compiler import apply as apply_module
@@ -95,11 +95,15 @@ def test_batched_first_apply_with_keys_recovers_from_every_cut(
     from mailauth.compiler.lockfile import read_lock
 
     with safe_directory("batch-keys-") as work:
-        config = shutil.copytree(EXAMPLES / "slackbox", tmp_path / "count") / "mailauth.yaml"
+        config = allow_create(
+            shutil.copytree(EXAMPLES / "slackbox", tmp_path / "count") / "mailauth.yaml"
+        )
         total = _apply_cut(monkeypatch, config, work / "count", 0)
         assert total >= 8, total
         for n in range(1, total + 1):
-            config = shutil.copytree(EXAMPLES / "slackbox", tmp_path / f"c{n}") / "mailauth.yaml"
+            config = allow_create(
+                shutil.copytree(EXAMPLES / "slackbox", tmp_path / f"c{n}") / "mailauth.yaml"
+            )
             root = work / f"cut-{n}"
             _apply_cut(monkeypatch, config, root, n)
             for key in root.rglob("*.private"):

@@ -10,6 +10,7 @@ their syslog caught, which must hold no unknown option and no configuration erro
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +34,7 @@ from support import (
     require_binary,
     run_mailauth,
     safe_directory,
+    seed_postfix,
 )
 
 from mailauth.backends import REGISTRY
@@ -43,7 +45,7 @@ from mailauth.backends.dkimpy_milter import (
 )
 from mailauth.backends.dkimpy_milter import render_conf as render_dkimpy
 from mailauth.backends.opendmarc import render_conf as render_opendmarc
-from mailauth.backends.postfix import milter_parameters
+from mailauth.backends.postfix import milter_entries, milter_settings
 from mailauth.compiler.build import build_model
 from mailauth.compiler.driver import SIGNERS
 from mailauth.compiler.model import MailModel
@@ -52,12 +54,14 @@ from mailauth.schema.targets import DkimpyMilterTarget, OpenDmarcTarget
 from mailauth.schema.validate import LoadedConfig, load_config
 
 DOMAINS = ("slackbox.fr", "unixbox.fr")
+DEBIAN = Path(__file__).parent / "fixtures" / "debian"
 DKIMPY_TROUBLE = ("Unknown name", "does not provide a value", "Could not make", "ERROR")
 
 
 @pytest.fixture
 def host() -> Iterator[Path]:
     with safe_directory("dkpy-") as path:
+        seed_postfix(path)
         yield path
 
 
@@ -214,9 +218,9 @@ def test_milter_chain_is_signer_then_opendmarc_and_postfix_gets_the_daemon_name(
     assert dmarc.trusted_authserv_ids == ("mail.slackbox.fr",)
     postfix = loaded.config.targets.postfix
     assert postfix is not None
-    params = milter_parameters(model, postfix)
-    assert params["smtpd_milters"] == "inet:127.0.0.1:18892, inet:127.0.0.1:18893"
-    assert params["milter_macro_daemon_name"] == "VERIFYING"
+    assert milter_entries(model, postfix) == ["inet:127.0.0.1:18892", "inet:127.0.0.1:18893"]
+    assert milter_settings(model, postfix)["milter_macro_daemon_name"] == "VERIFYING"
+    assert signer.submission_daemon_name == "ORIGINATING"
 
 
 def test_opendkim_signer_sets_no_daemon_name_and_opendmarc_trusts_the_mail_host(
@@ -477,9 +481,13 @@ def test_both_daemons_start_on_the_generated_files_without_complaint(host: Path)
     assert "unrecognized" not in dmarc.log_text() + dkimpy.log_text()
 
 
-def test_dual_signing_example_applies_into_an_empty_root(tmp_path: Path, safe_root: Path) -> None:
+def test_dual_signing_example_applies_onto_a_debian_root(tmp_path: Path, safe_root: Path) -> None:
     config = copy_example("dual-signing", tmp_path)
     assert (EXAMPLES / "dual-signing" / "mailauth.yaml").exists()
+    # The root mirrors a host: Postfix's own files are there (mailauth never invents them).
+    (safe_root / "etc/postfix").mkdir(parents=True)
+    for name in ("main.cf", "master.cf"):
+        shutil.copy(DEBIAN / name, safe_root / "etc/postfix" / name)
     applied = run_mailauth("apply", "-c", config, "--root", safe_root, "--yes").stdout
     assert "systemctl restart dkimpy-milter; systemctl restart opendmarc; postfix reload" in applied
     run_mailauth("plan", "-c", config, "--root", safe_root, expect=0)
@@ -495,5 +503,12 @@ def test_dual_signing_example_applies_into_an_empty_root(tmp_path: Path, safe_ro
     main_cf = (etc / "postfix/main.cf").read_text()
     assert "smtpd_milters = inet:127.0.0.1:8892, inet:127.0.0.1:8893\n" in main_cf
     assert "milter_macro_daemon_name = VERIFYING\n" in main_cf
+    # Debian's master.cf with the submission services tagged (cleanup only with
+    # sign_local_mail), every other byte as the package has it.
+    signing = (DEBIAN / "master.cf.signing").read_text()
+    cleanup = "0       cleanup\n  -o milter_macro_daemon_name=ORIGINATING\n"
+    assert cleanup in signing
+    expected = signing.replace(cleanup, "0       cleanup\n")
+    assert (etc / "postfix/master.cf").read_text() == expected
     dmarc = _settings((etc / "opendmarc.conf").read_text())
     assert dmarc["TrustedAuthservIDs"] == "mail.slackbox.fr"

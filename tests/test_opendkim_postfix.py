@@ -23,7 +23,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from e2e.mailstack import mailauth_config, write_config
-from support import require_binary, run_mailauth, safe_directory
+from support import require_binary, run_mailauth, safe_directory, seed_postfix
 
 from mailauth.backends.postfix_maincf import get_parameters
 from mailauth.compiler.dkimkeys import check_key_path_safe, public_key_from_private
@@ -67,6 +67,7 @@ myhostname = mail.slackbox.fr
 def host() -> Iterator[Path]:
     """A fresh OpenDKIM-safe directory standing for the mail host's file system."""
     with safe_directory("odpf-") as path:
+        seed_postfix(path)
         yield path
 
 
@@ -124,12 +125,13 @@ def _postconf_n(config_dir: Path) -> dict[str, str]:
 
 
 def _expected_postfix() -> dict[str, str]:
-    """What main.cf must say after apply, milters first."""
+    """What main.cf must say after apply on OLD_MAIN_CF: the host's old milter keeps its
+    place and ours follows, the host's milter settings stay (the last definition, the one
+    Postfix used), and ``non_smtpd_milters = $smtpd_milters`` holds ours already."""
     return {
-        "smtpd_milters": f"inet:127.0.0.1:{MILTER_PORT}",
+        "smtpd_milters": f"inet:127.0.0.1:9999, inet:127.0.0.1:{MILTER_PORT}",
         "non_smtpd_milters": "$smtpd_milters",
-        "milter_default_action": "accept",
-        "milter_protocol": "6",
+        "milter_default_action": "reject",
         "smtpd_recipient_restrictions": RESTRICTIONS,
     }
 
@@ -287,7 +289,6 @@ def test_main_cf_edited_in_place_postconf_agrees(host: Path) -> None:
     for line in OLD_MAIN_CF.splitlines():
         if line.startswith("#") or line.startswith(("smtpd_banner", "biff", "smtpd_tls", "myh")):
             assert line in text.splitlines(), f"lost line {line!r}"
-    assert "9999" not in text
     defined = [line.split("=")[0].strip() for line in text.splitlines() if re.match(r"\w", line)]
     assert len(defined) == len(set(defined)), f"a parameter is defined twice:\n{text}"
 
@@ -322,8 +323,12 @@ def test_snippet_mode_script_gives_what_edit_mode_gives(host: Path) -> None:
     )
     _apply(write_config(snip_dir, config))
     assert snippet_cf.read_text() == OLD_MAIN_CF, "snippet mode must not touch main.cf"
-    snippet = get_parameters((etc / "mailauth-main.cf").read_text())
-    assert {k: _squash(v) for k, v in snippet.items()} == _expected_postfix()
+    snippet_text = (etc / "mailauth-main.cf").read_text()
+    assert f"#   inet:127.0.0.1:{MILTER_PORT}\n" in snippet_text  # entries to add, not a list
+    snippet = get_parameters(snippet_text)
+    assert {k: _squash(v) for k, v in snippet.items()} == {
+        "smtpd_recipient_restrictions": RESTRICTIONS
+    }
     script = etc / "mailauth-postconf.sh"
     assert stat.S_IMODE(script.stat().st_mode) == 0o755
 
@@ -371,7 +376,7 @@ def test_unix_socket_under_chroot_is_relative_to_the_queue_directory(host: Path)
     assert re.search(r"^Socket\s+local:/var/spool/postfix/opendkim/opendkim.sock$", conf, re.M)
     values = _postconf_n(main_cf.parent)
     assert values["smtpd_milters"] == "unix:/opendkim/opendkim.sock"
-    assert values["non_smtpd_milters"] == "$smtpd_milters"
+    assert values["non_smtpd_milters"] == "unix:/opendkim/opendkim.sock"
 
 
 def test_unix_socket_outside_the_chroot_is_a_clear_error(host: Path) -> None:

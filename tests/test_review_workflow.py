@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from support import REPO, copy_example, mailauth_env, run_mailauth
+from support import REPO, allow_create, copy_example, mailauth_env, run_mailauth
 from typer.testing import CliRunner
 
 from mailauth.backends.bind import HEADER as BIND_HEADER
@@ -139,7 +139,7 @@ def test_json_plan_follows_the_documented_schema(applied: Path, root: Path, tmp_
     schema = documented_schema()
     jsonschema.Draft202012Validator.check_schema(schema)
     validator = jsonschema.Draft202012Validator(schema)
-    fresh = copy_example("slackbox", tmp_path / "fresh")
+    fresh = allow_create(copy_example("slackbox", tmp_path / "fresh"))
     set_policy(applied, "reject")
     # An update with keys on disk; a first plan, with placeholders for the keys.
     for config, where in ((applied, root), (fresh, tmp_path / "fresh-root")):

@@ -216,8 +216,8 @@ def _main_cf(value: str, name: str = "smtpd_banner") -> bytes | None:
     loaded, model = built
     target = loaded.config.targets.postfix
     assert target is not None
-    (artifact,) = PostfixBackend().render(model, target)
-    return artifact.render(None, TODAY)
+    artifact, _master = PostfixBackend().render(model, target)
+    return artifact.render(b"", TODAY)
 
 
 POSTFIX_EXAMPLES = ["  leading", "trailing ", "a  b", "$myhostname ESMTP", "é #x", "{ a }"]
@@ -422,7 +422,7 @@ def _main_cf_edit() -> Any:
     loaded, model = built
     target = loaded.config.targets.postfix
     assert target is not None
-    (artifact,) = PostfixBackend().render(model, target)
+    artifact, _master = PostfixBackend().render(model, target)
     return artifact
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from support import NamedServer, copy_example, run_mailauth
+from support import NamedServer, allow_create, copy_example, run_mailauth
 
 from mailauth.backends.zonefile import find_serial, replace_serial, txt_rdata
 from mailauth.compiler.lockfile import Lock, read_lock
@@ -74,7 +74,7 @@ class Live:
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     base = tmp_path_factory.mktemp("verify-named")
-    config = copy_example("slackbox", base / "config")
+    config = allow_create(copy_example("slackbox", base / "config"))
     root = base / "root"
     text = config.read_text()
     assert text.count(DOMAIN_LINE) == 1, "the example's domains moved; update this test"

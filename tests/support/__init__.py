@@ -12,19 +12,27 @@ Later targets (OpenDKIM, Postfix, PowerDNS, OpenDMARC) build on these pieces:
 """
 
 from support.cli import mailauth_argv, mailauth_env, run_mailauth
-from support.examples import EXAMPLES, REPO, copy_example
+from support.examples import EXAMPLES, REPO, allow_create, copy_example
 from support.named import NamedServer, resolver
 from support.net import free_port, wait_until
 from support.process import ServerProcess
-from support.roots import SAFE_BASE, check_no_writable_ancestors, safe_directory
+from support.roots import (
+    DEBIAN_FIXTURES,
+    SAFE_BASE,
+    check_no_writable_ancestors,
+    safe_directory,
+    seed_postfix,
+)
 from support.tools import in_ci, require_binary, unavailable
 
 __all__ = [
+    "DEBIAN_FIXTURES",
     "EXAMPLES",
     "REPO",
     "SAFE_BASE",
     "NamedServer",
     "ServerProcess",
+    "allow_create",
     "check_no_writable_ancestors",
     "copy_example",
     "free_port",
@@ -35,6 +43,7 @@ __all__ = [
     "resolver",
     "run_mailauth",
     "safe_directory",
+    "seed_postfix",
     "unavailable",
     "wait_until",
 ]

@@ -14,7 +14,7 @@ import json
 import re
 import shutil
 import subprocess
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -209,8 +209,11 @@ def check_dkimpy(path: Path, root: Path, work: Path) -> list[str]:
     return problems
 
 
-def check_postfix(config_dir: Path, sockets: int, work: Path) -> list[str]:
-    """``postconf -c DIR -n`` reads main.cf with no warning; the milter lists hold ours only."""
+def check_postfix(
+    config_dir: Path, sockets: int, work: Path, host: Sequence[str] = ()
+) -> list[str]:
+    """``postconf -c DIR -n`` reads main.cf with no warning; beyond the host's own milters
+    (``host``, kept in place by the merge), the milter list holds ours only."""
     postconf = require_binary("postconf")
     # A copy in a plain directory: postconf judges main.cf, not the directory's name.
     work.mkdir(parents=True, exist_ok=True)
@@ -226,6 +229,8 @@ def check_postfix(config_dir: Path, sockets: int, work: Path) -> list[str]:
         name, _, value = line.partition(" = ")
         settings[name.strip()] = value
     milters = [m for m in re.split(r"[\s,]+", settings.get("smtpd_milters", "")) if m]
+    if milters[: len(host)] == list(host):
+        milters = milters[len(host) :]
     if len(milters) > sockets:
         return [f"smtpd_milters holds more milters than configured: {milters}"]
     return []

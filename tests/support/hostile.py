@@ -652,7 +652,9 @@ def consumer_problems(stage: Stage) -> list[str]:
     postfix = targets.get("postfix")
     if isinstance(postfix, dict) and postfix.get("mode", "edit") == "edit":
         main_cf = consumers.under_root(root, postfix.get("main_cf", "/etc/postfix/main.cf"))
-        problems += consumers.check_postfix(main_cf.parent, sockets, work / "postfix")
+        host_file = work / _HOST_MILTERS
+        host = host_file.read_text().split() if host_file.is_file() else []
+        problems += consumers.check_postfix(main_cf.parent, sockets, work / "postfix", host)
     octodns = targets.get("octodns")
     if isinstance(octodns, dict):
         directory = consumers.under_root(root, octodns.get("directory", "/etc/octodns/mailauth"))
@@ -763,7 +765,25 @@ def _prepare(case: Case, stage: Stage) -> list[str]:
             problems.append(f"the base did not apply: {first.describe()}")
     for entry in case.spec.get("state", []):
         _place(stage, entry)
+    _remember_host_milters(stage)
     return problems
+
+
+_HOST_MILTERS = "host-milters.txt"
+
+
+def _remember_host_milters(stage: Stage) -> None:
+    """The host's own smtpd_milters before mailauth runs: merged, they stay (issue 12), so
+    the consumer check counts only the entries beyond them."""
+    main_cf = stage.root / "etc" / "postfix" / "main.cf"
+    found: list[str] = []
+    if main_cf.is_file() and not main_cf.is_symlink():
+        text = main_cf.read_bytes().decode("utf-8", "replace")
+        for line in text.splitlines():
+            name, sep, value = line.partition("=")
+            if sep and name.strip() == "smtpd_milters":
+                found = [m for m in re.split(r"[\s,]+", value) if m]
+    (stage.work / _HOST_MILTERS).write_text("\n".join(found))
 
 
 def run_case(case: Case) -> list[str]:

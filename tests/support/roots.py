@@ -66,3 +66,18 @@ def safe_directory(prefix: str = "root-", *, keep: bool = False) -> Iterator[Pat
             shutil.rmtree(path, ignore_errors=True)
         with contextlib.suppress(OSError):
             SAFE_BASE.rmdir()  # only if no other test run is using it
+
+
+#: Debian's own main.cf and master.cf (the postfix package, "Internet Site").
+DEBIAN_FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "debian"
+
+
+def seed_postfix(base: Path, directory: str = "etc/postfix") -> Path:
+    """The host's Postfix files under ``base`` (Debian's, unless already there): a staging
+    root mirrors a host, and mailauth edits these files but never invents them."""
+    etc = base / directory
+    etc.mkdir(parents=True, exist_ok=True)
+    for name in ("main.cf", "master.cf"):
+        if not (etc / name).exists():
+            shutil.copy(DEBIAN_FIXTURES / name, etc / name)
+    return etc
