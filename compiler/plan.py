@@ -436,48 +436,68 @@ def check_claims(
         (f"{state}/{MANIFEST_NAME}", "state.directory (mailauth's manifest)", ("state",)),
         (f"{state}/apply.lock", "state.directory (mailauth's apply lock)", ("state",)),
     ]
-    claims: dict[PurePosixPath, tuple[str, Field]] = {}
-    entries: list[tuple[PurePosixPath, str, Field]] = []
+    # Plain strings, not PurePosixPath: at thousands of domains the objects cost more
+    # than the check itself.
+    claims: dict[str, tuple[str, Field]] = {}
+    entries: list[tuple[str, str, Field]] = []
     for name, artifact in pairs:
         if artifact.rooted:
             try:
                 host_path(root, artifact.path)  # refuses relative paths and '..'
             except PlanError as exc:
                 raise PlanError(f"{_label(name)}: {exc}", _field(name)) from None
-            entries.append((PurePosixPath(artifact.path), _label(name), _field(name)))
+            entries.append((_norm(artifact.path), _label(name), _field(name)))
     for text, label, spot in own:
         host_path(root, text)
-        entries.append((PurePosixPath(text), label, spot))
+        entries.append((_norm(text), label, spot))
     # Keys that exist already make no artifact, but their place is claimed all the same:
     # a target writing there would replace a key the lock still publishes.
     made = {place for place, label, _ in entries if label == _label("keys")}
     for text in key_files:
-        if text.startswith("/") and PurePosixPath(text) not in made:
-            made.add(PurePosixPath(text))
-            entries.append((PurePosixPath(text), _label("keys"), _field("keys")))
+        if text.startswith("/") and _norm(text) not in made:
+            made.add(_norm(text))
+            entries.append((_norm(text), _label("keys"), _field("keys")))
     for place, label, spot in entries:
         if place in claims and claims[place][0] != label:
             raise PlanError(f"{place}: claimed by both {claims[place][0]} and {label}", spot)
         if place in claims:
             raise PlanError(f"{place}: written twice by {label}", spot)
         claims[place] = (label, spot)
-    backups = PurePosixPath(config.state.backups)
+    backups = _norm(config.state.backups)
+    below_backups = set(_parents(backups))
     for path, (label, spot) in claims.items():
-        if path == backups or backups in path.parents:
+        if path == backups or path.startswith(backups + "/"):
             raise PlanError(f"{path}: claimed by {label}, inside state.backups ({backups})", spot)
-        if path in backups.parents:
+        if path in below_backups:
             raise PlanError(
                 f"{path}: claimed by {label} as a file, but state.backups ({backups}) is a "
                 "directory below it",
                 spot,
             )
-        for parent in path.parents:
+        for parent in _parents(path):
             if parent in claims:
                 raise PlanError(
                     f"{parent}: claimed by {claims[parent][0]} as a file, but {label} "
                     f"puts {path} inside it",
                     spot,
                 )
+
+
+def _norm(path: str) -> str:
+    """An absolute host path with empty and '.' components dropped (as PurePosixPath)."""
+    return "/" + "/".join(part for part in path.split("/") if part and part != ".")
+
+
+def _parents(path: str) -> list[str]:
+    """The directories above a normalised path, nearest first, ``/`` last."""
+    found: list[str] = []
+    cut = path.rfind("/")
+    while cut > 0:
+        path = path[:cut]
+        found.append(path)
+        cut = path.rfind("/")
+    found.append("/")
+    return found
 
 
 def model_key_files(model: MailModel) -> list[str]:
