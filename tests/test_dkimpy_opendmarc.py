@@ -24,7 +24,6 @@ from e2e.dmarcstack import (
     OpenDmarcServer,
     SyslogSink,
     dual_config,
-    owned_directory,
 )
 from e2e.mailstack import write_config
 from support import (
@@ -431,7 +430,6 @@ def test_why_every_domain_must_be_in_both_tables(host: Path) -> None:
 def test_opendmarc_accepts_the_generated_file_and_refuses_unknown_options(host: Path) -> None:
     opendmarc = require_binary("opendmarc")
     config = _config(host)
-    owned_directory(host / "run-opendmarc", "opendmarc")
     run_mailauth("apply", "-c", write_config(host, config), "--root", "/", "--yes")
     conf = host / "opendmarc/opendmarc.conf"
     checked = subprocess.run(
@@ -460,7 +458,6 @@ def test_both_daemons_start_on_the_generated_files_without_complaint(host: Path)
         main_cf=host / "etc/postfix/main.cf",
         queue_directory=host / "spool",
     )
-    owned_directory(host / "run-opendmarc", "opendmarc")
     run_mailauth("apply", "-c", write_config(host, config), "--root", "/", "--yes")
     with (
         SyslogSink(host / "logs") as sink,

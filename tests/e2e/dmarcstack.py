@@ -125,16 +125,6 @@ def tag_cleanup_service(instance: PostfixInstance, daemon_name: str) -> None:
     master.write_text("".join(lines))
 
 
-def owned_directory(path: Path, user: str) -> Path:
-    """A 0755 directory owned by ``user`` (pid and history files of a daemon that drops root)."""
-    import pwd
-
-    entry = pwd.getpwnam(user)
-    path.mkdir(mode=0o755, parents=True, exist_ok=True)
-    os.chown(path, entry.pw_uid, entry.pw_gid)
-    return path
-
-
 # -- syslog ---------------------------------------------------------------------------------
 
 _DEVICES = {"null": (1, 3), "zero": (1, 5), "full": (1, 7), "random": (1, 8), "urandom": (1, 9)}

@@ -43,7 +43,6 @@ from e2e.dmarcstack import (
     OpenDmarcServer,
     SyslogSink,
     dual_config,
-    owned_directory,
     send_via,
 )
 from e2e.mailstack import SIGNED_DOMAINS, wait_for_maildir, write_config, write_postfix_instance
@@ -131,7 +130,6 @@ def test_dmarc_verdicts_on_inbound_mail(host_dir: Path) -> None:
         policy="reject",
         authserv_id=AUTHSERV_ID,
     )
-    owned_directory(host_dir / "run-opendmarc", "opendmarc")
     _apply(host_dir, config)
     conf_dmarc = host_dir / "opendmarc" / "opendmarc.conf"
     conf_dkimpy = host_dir / "dkimpy" / "dkimpy-milter.conf"
