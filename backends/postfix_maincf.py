@@ -33,14 +33,17 @@ from dataclasses import dataclass, field
 
 __all__ = [
     "FOLD_WIDTH",
+    "POSTFIX_WS",
     "MainCfError",
     "decode_main_cf",
     "encode_main_cf",
     "get_parameters",
+    "is_ignorable",
     "postconf_script",
     "remove_parameters",
     "set_parameters",
     "snippet",
+    "split_lines",
 ]
 
 #: A rendered ``name = value`` line longer than this is folded onto continuation lines, one
@@ -49,6 +52,7 @@ FOLD_WIDTH = 78
 
 # C isspace() in the C locale, which is what Postfix uses; str.isspace() is far wider.
 _WS = " \t\n\v\f\r"
+POSTFIX_WS = _WS  # for master.cf, which Postfix reads with the same rules
 _NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
 # Control characters other than TAB: newlines would start new logical lines, the rest are
 # invisible in an editor and never meant.
@@ -82,7 +86,7 @@ class _Definition:
     lines: list[int] = field(default_factory=list)
 
 
-def _split_lines(text: str) -> list[str]:
+def split_lines(text: str) -> list[str]:
     """Split on LF only, keeping terminators (Postfix knows no other line end)."""
     parts = text.split("\n")
     lines = [part + "\n" for part in parts[:-1]]
@@ -91,7 +95,7 @@ def _split_lines(text: str) -> list[str]:
     return lines
 
 
-def _is_ignorable(body: str) -> bool:
+def is_ignorable(body: str) -> bool:
     """Blank, whitespace-only and comment lines: Postfix drops them wherever they are."""
     stripped = body.lstrip(_WS)
     return not stripped or stripped.startswith("#")
@@ -99,13 +103,13 @@ def _is_ignorable(body: str) -> bool:
 
 def _parse(text: str) -> tuple[list[str], list[_Definition]]:
     """Split main.cf text into physical lines and the definitions, in file order."""
-    lines = _split_lines(text)
+    lines = split_lines(text)
     definitions: list[_Definition] = []
     # Per definition: the normalised logical text and the line number of its first line.
     logical: list[tuple[str, int]] = []
     for index, line in enumerate(lines):
         body = line.rstrip("\n")
-        if _is_ignorable(body):
+        if is_ignorable(body):
             continue
         if body[0] in _WS:
             if not definitions:

@@ -48,6 +48,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from mailauth.backends.postfix_maincf import POSTFIX_WS as _WS
+from mailauth.backends.postfix_maincf import is_ignorable, split_lines
+
 __all__ = [
     "DEBIAN_STANDARD",
     "DEFAULT_SERVICES",
@@ -97,7 +100,6 @@ _TEMPLATE_NAMES: Mapping[str, tuple[str, ...]] = {
 }
 _PORTS = {"submission": "587", "submissions": "465"}
 
-_WS = " \t\n\v\f\r"
 _NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
 _SERVICE_RE = re.compile(r"[^\s#{}/]+")
 _TYPES = frozenset({"inet", "unix", "unix-dgram", "fifo", "pass"})
@@ -168,20 +170,6 @@ class Service:
         return tuple(t.text for t in self._tokens[8:] if id(t) not in skip)
 
 
-def _split_lines(text: str) -> list[str]:
-    """Split on LF only, keeping terminators: Postfix knows no other line end."""
-    parts = text.split("\n")
-    lines = [part + "\n" for part in parts[:-1]]
-    if parts[-1]:
-        lines.append(parts[-1])
-    return lines
-
-
-def _ignorable(line: str) -> bool:
-    stripped = line.lstrip(_WS)
-    return not stripped or stripped.startswith("#")
-
-
 def _tokenize(lines: list[str], indices: list[int]) -> list[_Token]:
     """Tokens of one entry across its physical lines, braces grouping (mystrtokq)."""
     tokens: list[_Token] = []
@@ -241,10 +229,10 @@ def _options(tokens: Sequence[_Token]) -> list[_Option]:
 
 
 def _parse(text: str) -> tuple[list[str], list[Service]]:
-    lines = _split_lines(text)
+    lines = split_lines(text)
     groups: list[list[int]] = []
     for index, line in enumerate(lines):
-        if _ignorable(line):
+        if is_ignorable(line):
             continue
         if line[0] in _WS:
             if groups:
@@ -354,7 +342,7 @@ def _find(lines: list[str], services: list[Service], service: str, type_: str) -
 def _last_real_line(lines: list[str], entry: Service) -> int:
     """Index of the entry's last physical line that is not a comment or blank line."""
     for index in range(entry.last_line - 1, entry.first_line - 2, -1):
-        if not _ignorable(lines[index]):
+        if not is_ignorable(lines[index]):
             return index
     return entry.first_line - 1
 
@@ -362,7 +350,7 @@ def _last_real_line(lines: list[str], entry: Service) -> int:
 def _indent(lines: list[str], entry: Service) -> str:
     for index in range(entry.last_line - 1, entry.first_line - 1, -1):
         line = lines[index]
-        if not _ignorable(line):
+        if not is_ignorable(line):
             return line[: len(line) - len(line.lstrip(" \t"))]
     return "  "
 
