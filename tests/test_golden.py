@@ -1,7 +1,8 @@
 """Golden output: each case's plan, on a fixed day, compared byte for byte with a stored tree.
 
-``tests/golden/<case>/mailauth.yaml`` is planned into an empty root (or one seeded from
-``tests/golden/<case>/before/``, for hand-kept files mailauth edits) with the date fixed to
+``tests/golden/<case>/mailauth.yaml`` (with ``mailauth.lock`` beside it when the case has
+one: public keys for a plan without a signer) is planned into an empty root (or one seeded
+from ``tests/golden/<case>/before/``, for hand-kept files mailauth edits) with the date fixed to
 2026-01-18. Every file the plan would create or update must equal
 ``tests/golden/<case>/expected/<path on the host>`` and every expected file must be
 planned. Files the plan writes outside the root (beside the config, like the lock file)
@@ -31,6 +32,7 @@ GOLDEN = Path(__file__).parent / "golden"
 CASES = sorted(p.name for p in GOLDEN.iterdir() if (p / "mailauth.yaml").is_file())
 TODAY = date(2026, 1, 18)
 BESIDE_CONFIG = "_beside_config"
+LOCK = "mailauth.lock"
 UPDATE = os.environ.get("MAILAUTH_UPDATE_GOLDEN") == "1"
 
 
@@ -80,6 +82,8 @@ def plan_case(case: str, tmp_path: Path) -> tuple[dict[str, bytes], Path]:
     config_dir.mkdir()
     config = config_dir / "mailauth.yaml"
     shutil.copyfile(source / "mailauth.yaml", config)
+    if (source / LOCK).is_file():
+        shutil.copyfile(source / LOCK, config_dir / LOCK)
     root = tmp_path / "root"
     root.mkdir()
     if (source / "before").is_dir():
@@ -88,12 +92,14 @@ def plan_case(case: str, tmp_path: Path) -> tuple[dict[str, bytes], Path]:
     job = driver.open_job(config, root, None)
     plan = driver.plan(job, today=TODAY)
     assert hash_tree(root) == before, "plan changed files under the root"
-    assert sorted(p.name for p in config_dir.iterdir()) == ["mailauth.yaml"]
+    given = ["mailauth.yaml", *([LOCK] if (source / LOCK).is_file() else [])]
+    assert sorted(p.name for p in config_dir.iterdir()) == sorted(given)
     return planned_files(plan, config_dir.resolve()), root
 
 
 def test_there_are_golden_cases() -> None:
-    assert {"slackbox", "include-mode", "long-txt", "spf-full"} <= set(CASES)
+    every = {"slackbox", "include-mode", "long-txt", "spf-full", "postfix-merge"}
+    assert every | {"dkimpy-dual", "opendmarc", "octodns"} <= set(CASES)
 
 
 @pytest.mark.parametrize("case", CASES)
