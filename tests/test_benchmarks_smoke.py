@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from support.tools import require_module
 
 from mailauth.schema.validate import load_config
 
@@ -51,7 +51,7 @@ def test_generated_configuration_is_valid(tmp_path: Path) -> None:
 
 
 def test_run_prints_the_table(tmp_path: Path) -> None:
-    pytest.importorskip("octodns")
+    require_module("octodns")
     proc = subprocess.run(
         [sys.executable, str(BENCHMARKS / "run.py"), "--sizes", "20", "--quick"],
         capture_output=True,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from support.tools import require_module
 from typer.testing import CliRunner
 
 from mailauth.compiler.cli import app
@@ -109,7 +110,7 @@ def test_init_does_not_overwrite_without_force(tmp_path: Path) -> None:
 
 
 def test_schema_prints_valid_json_schema() -> None:
-    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema = require_module("jsonschema")
     code, out, _ = invoke("schema")
     assert code == 0
     schema = json.loads(out)
@@ -121,7 +122,7 @@ def test_schema_prints_valid_json_schema() -> None:
 
 def test_schema_accepts_the_example_and_refuses_a_misspelt_policy() -> None:
     """Editors using the schema see what mailauth validate says, for the common cases."""
-    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema = require_module("jsonschema")
     _, out, _ = invoke("schema")
     validator = jsonschema.Draft202012Validator(json.loads(out))
     example = yaml.safe_load((REPO / "examples/slackbox/mailauth.yaml").read_text())

@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from hypothesis import given
 from hypothesis import strategies as st
+from support.tools import require_binary, unavailable
 
 from mailauth.compiler.dkimkeys import (
     PublicKeyInfo,
@@ -46,18 +47,6 @@ MESSAGE = (
     b"\r\n"
     b"Hello Bob,\r\nthis body is signed.\r\n"
 )
-
-
-def _require_tool(name: str) -> str:
-    """Find a tool (also in sbin); a missing one fails under CI=true, else skips."""
-    search = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
-    found = shutil.which(name, path=search)
-    if found is None:
-        message = f"{name} is not installed"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{message} (required when CI=true)")
-        pytest.skip(message)
-    return found
 
 
 def _chain_is_safe(directory: Path) -> bool:
@@ -84,10 +73,7 @@ def safe_root() -> Iterator[Path]:
             finally:
                 shutil.rmtree(root)
             return
-    message = "no directory with a safe ancestry; set MAILAUTH_TEST_SAFE_DIR"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message)
-    pytest.skip(message)
+    unavailable("no directory with a safe ancestry; set MAILAUTH_TEST_SAFE_DIR")
 
 
 def _dnsfunc(record: str, name: str = "sel._domainkey.example.org") -> Callable[..., bytes]:
@@ -238,7 +224,7 @@ def test_adopt_pkcs8_forms_give_same_info() -> None:
 
 
 def test_adopt_key_from_opendkim_genkey(tmp_path: Path) -> None:
-    genkey = _require_tool("opendkim-genkey")
+    genkey = require_binary("opendkim-genkey")
     subprocess.run(
         [genkey, "-b", "2048", "-d", "example.org", "-s", "sel", "-D", str(tmp_path)],
         check=True,
@@ -491,7 +477,7 @@ def test_verdict_matches_opendkim(
     dir_owner: int | None,
     expected_safe: bool | None,
 ) -> None:
-    opendkim = _require_tool("opendkim")
+    opendkim = require_binary("opendkim")
     if dir_owner is not None and not IS_ROOT:
         pytest.skip("needs root to hand a directory to another uid")
     key = _key_layout(safe_root, dir_mode, key_mode)
@@ -522,10 +508,10 @@ def test_missing_tool_fails_in_ci_and_skips_elsewhere(monkeypatch: pytest.Monkey
     monkeypatch.setattr(shutil, "which", lambda *args, **kwargs: None)
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception):
-        _require_tool("opendkim-genkey")
+        require_binary("opendkim-genkey")
     monkeypatch.delenv("CI")
     with pytest.raises(pytest.skip.Exception):
-        _require_tool("opendkim-genkey")
+        require_binary("opendkim-genkey")
 
 
 # --- parse_dkim_txt ------------------------------------------------------------------------

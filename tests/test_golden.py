@@ -8,6 +8,11 @@ from ``tests/golden/<case>/before/``, for hand-kept files mailauth edits) with t
 planned. Files the plan writes outside the root (beside the config, like the lock file)
 live under ``expected/_beside_config/``.
 
+Each case is also applied (real keys made where the plan shows placeholders): a plan made
+right after must be empty, and every file written must be accepted by the program that
+reads it (tests/support/consumers.py: named-checkzone, named-checkconf, ``opendkim -n``,
+dkimpy-milter's parser, ``opendmarc -n``, ``postconf -n``, octodns).
+
 Regenerate after a deliberate change with ``MAILAUTH_UPDATE_GOLDEN=1 pytest
 tests/test_golden.py`` and read the diff of tests/golden/ before committing it.
 """
@@ -16,14 +21,17 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import shutil
 import subprocess
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import dns.zone
 import pytest
 import yaml
+from support import consumers
+from support.tools import require_binary
 
 from mailauth.compiler import driver
 from mailauth.compiler.plan import Plan
@@ -31,6 +39,7 @@ from mailauth.compiler.plan import Plan
 GOLDEN = Path(__file__).parent / "golden"
 CASES = sorted(p.name for p in GOLDEN.iterdir() if (p / "mailauth.yaml").is_file())
 TODAY = date(2026, 1, 18)
+NOON = datetime(2026, 1, 18, 12, 0, tzinfo=UTC)
 BESIDE_CONFIG = "_beside_config"
 LOCK = "mailauth.lock"
 UPDATE = os.environ.get("MAILAUTH_UPDATE_GOLDEN") == "1"
@@ -76,7 +85,8 @@ def show_diff(name: str, expected: bytes, actual: bytes) -> str:
     return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
 
 
-def plan_case(case: str, tmp_path: Path) -> tuple[dict[str, bytes], Path]:
+def stage_case(case: str, tmp_path: Path) -> tuple[Path, Path]:
+    """The case's config (and lock) in ``tmp_path/config``, its ``before`` tree as the root."""
     source = GOLDEN / case
     config_dir = tmp_path / "config"
     config_dir.mkdir()
@@ -88,6 +98,13 @@ def plan_case(case: str, tmp_path: Path) -> tuple[dict[str, bytes], Path]:
     root.mkdir()
     if (source / "before").is_dir():
         shutil.copytree(source / "before", root, dirs_exist_ok=True)
+    return config, root
+
+
+def plan_case(case: str, tmp_path: Path) -> tuple[dict[str, bytes], Path]:
+    source = GOLDEN / case
+    config, root = stage_case(case, tmp_path)
+    config_dir = config.parent
     before = hash_tree(root)
     job = driver.open_job(config, root, None)
     plan = driver.plan(job, today=TODAY)
@@ -130,6 +147,37 @@ def test_golden(case: str, tmp_path: Path) -> None:
 # --- the stored trees are not only stable but right ---------------------------------------
 
 
+@pytest.mark.parametrize("case", CASES)
+def test_golden_applies_then_plans_empty(case: str, tmp_path: Path) -> None:
+    """Applied, the case leaves nothing to do: a second plan is empty (exit status 0)."""
+    config, root = stage_case(case, tmp_path)
+    applied = driver.apply(driver.open_job(config, root, None), lambda _: True, NOON)
+    assert applied is not None and applied.has_work
+    again = driver.plan(driver.open_job(config, root, None), today=TODAY)
+    left = [f"{c.op} {c.path}" for c in again.pending]
+    left += [f"{d.op} directory {d.path}" for d in again.pending_dirs]
+    assert not again.has_work, f"plan after apply is not empty: {left}"
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_golden_consumers_accept_the_applied_tree(
+    case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What apply wrote (with real keys) is read without complaint by each consumer.
+
+    octodns reads a provider's ``env/NAME`` secrets when it loads the config: they get a
+    dummy value (octodns connects to no provider to validate).
+    """
+    config, root = stage_case(case, tmp_path)
+    for name in re.findall(r"\benv/([A-Za-z_][A-Za-z0-9_]*)", config.read_text(encoding="utf-8")):
+        monkeypatch.setenv(name, "golden-test-placeholder")
+    host = consumers.host_milters(root / "etc/postfix/main.cf")
+    assert driver.apply(driver.open_job(config, root, None), lambda _: True, NOON) is not None
+    targets = consumers.declared_targets(config.read_text(encoding="utf-8"))
+    problems = consumers.check_root(targets, root, tmp_path / "work", host)
+    assert not problems, "\n".join(problems)
+
+
 def _zone_files() -> list[tuple[str, Path]]:
     found = []
     for case in CASES:
@@ -142,9 +190,7 @@ def _zone_files() -> list[tuple[str, Path]]:
     ("case", "path"), _zone_files(), ids=[f"{c}:{p.name}" for c, p in _zone_files()]
 )
 def test_golden_zone_loads_in_named_checkzone(case: str, path: Path) -> None:
-    checkzone = shutil.which("named-checkzone")
-    if checkzone is None:
-        pytest.skip("named-checkzone is not installed (Debian: bind9-utils)")
+    checkzone = require_binary("named-checkzone")
     zone = path.name.removeprefix("zone.")
     result = subprocess.run(
         [checkzone, zone, str(path)], capture_output=True, text=True, check=False

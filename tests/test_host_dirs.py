@@ -11,7 +11,6 @@ import grp
 import json
 import os
 import pwd
-import shutil
 import stat
 import subprocess
 from datetime import UTC, datetime
@@ -20,7 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
-from support import EXAMPLES, safe_directory
+from support import EXAMPLES, require_binary, safe_directory, unavailable
 from typer.testing import CliRunner
 
 from mailauth.backends.base import GroupMember
@@ -231,8 +230,11 @@ def test_no_longer_needed_removed_only_when_empty(base: Path) -> None:
 
 
 @needs_root
-@pytest.mark.skipif(not _users_exist("opendmarc", "dkimpy-milter"), reason="packages absent")
 def test_dual_signing_makes_the_opendmarc_history_directory(base: Path) -> None:
+    if not _users_exist("opendmarc", "dkimpy-milter"):
+        unavailable(
+            "the opendmarc and dkimpy-milter users are absent (their packages are not installed)"
+        )
     root = base / "root"
     config = write(base, dual())
     apply(config, root)
@@ -283,12 +285,10 @@ def test_a_pending_host_step_does_not_change_the_exit_status(base: Path) -> None
 # -- check commands ---------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(
-    not (shutil.which("opendkim", path="/usr/sbin:/usr/bin") and shutil.which("sed")),
-    reason="opendkim not installed",
-)
 @pytest.mark.parametrize("which", ["slackbox", "dual"])
 def test_printed_checks_run_as_printed_under_the_root(base: Path, which: str) -> None:
+    require_binary("opendkim")  # the printed checks run opendkim (and sed) by name
+    require_binary("sed")
     root = base / "root"
     config = write(base, slackbox() if which == "slackbox" else dual())
     apply(config, root)

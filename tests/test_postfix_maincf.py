@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.tools import require_binary
 
 from mailauth.backends.postfix_maincf import (
     FOLD_WIDTH,
@@ -67,17 +68,6 @@ EXISTING = (
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def require_binary(name: str) -> str:
-    """Return the path of a program a test needs: missing fails under CI=true, else skips."""
-    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/local/sbin:/sbin")
-    if path is None:
-        message = f"{name} is not installed (apt-get install postfix)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
 
 
 def start_lines(text: str) -> list[str]:

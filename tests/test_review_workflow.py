@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from support import REPO, allow_create, copy_example, mailauth_env, run_mailauth
+from support import REPO, allow_create, copy_example, mailauth_env, require_module, run_mailauth
 from typer.testing import CliRunner
 
 from mailauth.backends.bind import HEADER as BIND_HEADER
@@ -135,7 +135,7 @@ def documented_schema() -> dict[str, object]:
 
 
 def test_json_plan_follows_the_documented_schema(applied: Path, root: Path, tmp_path: Path) -> None:
-    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema = require_module("jsonschema")
     schema = documented_schema()
     jsonschema.Draft202012Validator.check_schema(schema)
     validator = jsonschema.Draft202012Validator(schema)
@@ -153,7 +153,7 @@ def test_json_plan_follows_the_documented_schema(applied: Path, root: Path, tmp_
 
 
 def test_the_documented_example_follows_the_documented_schema() -> None:
-    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema = require_module("jsonschema")
     text = (REPO / "docs/plan-format.md").read_text()
     example = re.search(r"## Example\n.*?```json\n(.*?)\n```", text, re.S)
     assert example is not None

@@ -11,7 +11,6 @@ from __future__ import annotations
 import grp
 import json
 import os
-import shutil
 import stat
 import subprocess
 import threading
@@ -19,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from support import mailauth_argv, mailauth_env, run_mailauth, safe_directory
+from support import mailauth_argv, mailauth_env, require_binary, run_mailauth, safe_directory
 from typer.testing import CliRunner
 
 from mailauth.compiler import apply as apply_module
@@ -521,8 +520,7 @@ def test_printed_commands_run_no_code(tmp_path: Path, payload: str) -> None:
     for name in ("rndc", "octodns-sync", "systemctl", "postfix", "sh"):
         (stubs / name).write_text("#!/bin/true\n")
         os.chmod(stubs / name, 0o755)
-    touch = shutil.which("touch")
-    assert touch is not None
+    touch = require_binary("touch")
     (stubs / "touch").symlink_to(touch)
     for fmt in ("json", "markdown"):
         shown = run_mailauth("plan", "-c", config, "--root", root, "--format", fmt, expect=None)

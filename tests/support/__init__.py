@@ -23,7 +23,7 @@ from support.roots import (
     safe_directory,
     seed_postfix,
 )
-from support.tools import in_ci, require_binary, unavailable
+from support.tools import in_ci, require_binary, require_module, unavailable
 
 __all__ = [
     "DEBIAN_FIXTURES",
@@ -40,6 +40,7 @@ __all__ = [
     "mailauth_argv",
     "mailauth_env",
     "require_binary",
+    "require_module",
     "resolver",
     "run_mailauth",
     "safe_directory",

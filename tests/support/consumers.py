@@ -220,6 +220,10 @@ def check_postfix(
     for name in ("main.cf", "master.cf"):
         if (config_dir / name).is_file():
             shutil.copyfile(config_dir / name, work / name)
+        elif name == "master.cf":
+            # A root holding main.cf alone (mailauth edits no master.cf there): postconf
+            # would warn about the missing file, which says nothing of main.cf.
+            (work / name).write_text("")
     config_dir = work
     result = _run([postconf, "-c", str(config_dir), "-n"])
     if result.returncode != 0 or result.stderr.strip():
@@ -293,3 +297,77 @@ def _octodns_validate(config: dict[str, Any], file: Path) -> list[str]:
     if result.returncode != 0 or "ok" not in result.stdout:
         return [f"octodns on {file}: {result.stderr[-2000:]}"]
     return []
+
+
+# -- every generated file of a root, judged by its consumer ----------------------------------
+
+
+def declared_targets(config_text: str) -> dict[str, Any]:
+    """The ``targets:`` mapping of a config's text (``bind`` alone when it names none)."""
+    try:
+        doc = yaml.safe_load(config_text)
+    except yaml.YAMLError:
+        return {}
+    targets = doc.get("targets") if isinstance(doc, dict) else None
+    return targets if isinstance(targets, dict) else {"bind": {}}
+
+
+def host_milters(main_cf: Path) -> list[str]:
+    """The host's own ``smtpd_milters`` in ``main_cf`` (before mailauth runs): merged, they
+    stay (issue 12), so :func:`check_postfix` counts only the entries beyond them."""
+    found: list[str] = []
+    if main_cf.is_file() and not main_cf.is_symlink():
+        text = main_cf.read_bytes().decode("utf-8", "replace")
+        for line in text.splitlines():
+            name, sep, value = line.partition("=")
+            if sep and name.strip() == "smtpd_milters":
+                found = [m for m in re.split(r"[\s,]+", value) if m]
+    return found
+
+
+def check_root(
+    targets: Mapping[str, Any], root: Path, work: Path, host: Sequence[str] = ()
+) -> list[str]:
+    """Every file the ``targets`` wrote under ``root``, judged by the program that reads it.
+
+    ``host`` is the host's own milter list before mailauth ran (:func:`host_milters`);
+    ``work`` is a scratch directory for the re-rooted copies.
+    """
+    problems: list[str] = []
+    bind = targets.get("bind")
+    if isinstance(bind, dict):
+        directory = under_root(root, bind.get("directory", "/var/named"))
+        for path in sorted(directory.iterdir()) if directory.is_dir() else []:
+            if generated(path):
+                problems += check_zone(path, work / "zones")
+        named_conf = bind.get("named_conf", "/etc/named/mailauth.zones.conf")
+        if named_conf and under_root(root, named_conf).is_file():
+            problems += check_named_conf(under_root(root, named_conf), root, work / "named")
+    sockets = 0
+    checks: tuple[tuple[str, str, Callable[[Path, Path, Path], list[str]]], ...] = (
+        ("opendkim", "/etc/opendkim.conf", check_opendkim),
+        ("dkimpy_milter", "/etc/dkimpy-milter/dkimpy-milter.conf", check_dkimpy),
+        ("opendmarc", "/etc/opendmarc.conf", check_opendmarc),
+    )
+    for name, default, check in checks:
+        settings = targets.get(name)
+        if isinstance(settings, dict):
+            sockets += 1
+            path = under_root(root, settings.get("config", default))
+            if not path.is_file():
+                problems.append(f"{name}: {path} was not written")
+                continue
+            problems += check(path, root, work / name)
+    postfix = targets.get("postfix")
+    if isinstance(postfix, dict) and postfix.get("mode", "edit") == "edit":
+        main_cf = under_root(root, postfix.get("main_cf", "/etc/postfix/main.cf"))
+        problems += check_postfix(main_cf.parent, sockets, work / "postfix", host)
+    octodns = targets.get("octodns")
+    if isinstance(octodns, dict):
+        default_dir = octodns.get("directory", "/etc/octodns/mailauth")
+        problems += check_octodns_zones(under_root(root, default_dir), work / "octodns-zones")
+        config_file = octodns.get("config_file") or f"{default_dir}/octodns-config.yaml"
+        staged_config = under_root(root, config_file)
+        if octodns.get("provider") and staged_config.is_file():
+            problems += check_octodns_config(staged_config, root, work / "octodns")
+    return problems

@@ -560,7 +560,6 @@ def _secret_problems(runs: list[Run], extra: list[str]) -> list[str]:
     return problems
 
 
-
 # Plain scalars that PyYAML (YAML 1.1) writes unquoted but a YAML 1.2 core reader, as
 # mailauth's loader is, reads as numbers: "0123456789" (not 1.1 octal), "0o17".
 _CORE_NUMBER = re.compile(
@@ -579,6 +578,7 @@ def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
 
 
 _CoreSafeDumper.add_representer(str, _represent_str)
+
 
 def _error_problems(run: Run, config: Path, case: Case) -> list[str]:
     field_name = case.spec.get("field")
@@ -610,61 +610,12 @@ def _names(message: str, field_name: str) -> bool:
     return field_name.startswith((where + ".", where + "["))
 
 
-def _targets(config_text: str) -> dict[str, Any]:
-    try:
-        doc = yaml.safe_load(config_text)
-    except yaml.YAMLError:
-        return {}
-    targets = doc.get("targets") if isinstance(doc, dict) else None
-    return targets if isinstance(targets, dict) else {"bind": {}}
-
-
 def consumer_problems(stage: Stage) -> list[str]:
     """Every generated file, judged by the program that reads it."""
-    root, work = stage.root, stage.work
-    targets = _targets(stage.config.read_bytes().decode("utf-8-sig", "replace"))
-    problems: list[str] = []
-    bind = targets.get("bind")
-    if isinstance(bind, dict):
-        directory = consumers.under_root(root, bind.get("directory", "/var/named"))
-        for path in sorted(directory.iterdir()) if directory.is_dir() else []:
-            if consumers.generated(path):
-                problems += consumers.check_zone(path, work / "zones")
-        named_conf = bind.get("named_conf", "/etc/named/mailauth.zones.conf")
-        if named_conf and consumers.under_root(root, named_conf).is_file():
-            problems += consumers.check_named_conf(
-                consumers.under_root(root, named_conf), root, work / "named"
-            )
-    sockets = 0
-    for name, default, check in (
-        ("opendkim", "/etc/opendkim.conf", consumers.check_opendkim),
-        ("dkimpy_milter", "/etc/dkimpy-milter/dkimpy-milter.conf", consumers.check_dkimpy),
-        ("opendmarc", "/etc/opendmarc.conf", consumers.check_opendmarc),
-    ):
-        settings = targets.get(name)
-        if isinstance(settings, dict):
-            sockets += 1
-            path = consumers.under_root(root, settings.get("config", default))
-            if not path.is_file():
-                problems.append(f"{name}: {path} was not written")
-                continue
-            problems += check(path, root, work / name)
-    postfix = targets.get("postfix")
-    if isinstance(postfix, dict) and postfix.get("mode", "edit") == "edit":
-        main_cf = consumers.under_root(root, postfix.get("main_cf", "/etc/postfix/main.cf"))
-        host_file = work / _HOST_MILTERS
-        host = host_file.read_text().split() if host_file.is_file() else []
-        problems += consumers.check_postfix(main_cf.parent, sockets, work / "postfix", host)
-    octodns = targets.get("octodns")
-    if isinstance(octodns, dict):
-        directory = consumers.under_root(root, octodns.get("directory", "/etc/octodns/mailauth"))
-        problems += consumers.check_octodns_zones(directory, work / "octodns-zones")
-        default_dir = octodns.get("directory", "/etc/octodns/mailauth")
-        config_file = octodns.get("config_file") or f"{default_dir}/octodns-config.yaml"
-        staged_config = consumers.under_root(root, config_file)
-        if octodns.get("provider") and staged_config.is_file():
-            problems += consumers.check_octodns_config(staged_config, root, work / "octodns")
-    return problems
+    targets = consumers.declared_targets(stage.config.read_bytes().decode("utf-8-sig", "replace"))
+    host_file = stage.work / _HOST_MILTERS
+    host = host_file.read_text().split() if host_file.is_file() else []
+    return consumers.check_root(targets, stage.root, stage.work, host)
 
 
 def _file_checks(case: Case, stage: Stage) -> list[str]:
@@ -773,16 +724,8 @@ _HOST_MILTERS = "host-milters.txt"
 
 
 def _remember_host_milters(stage: Stage) -> None:
-    """The host's own smtpd_milters before mailauth runs: merged, they stay (issue 12), so
-    the consumer check counts only the entries beyond them."""
-    main_cf = stage.root / "etc" / "postfix" / "main.cf"
-    found: list[str] = []
-    if main_cf.is_file() and not main_cf.is_symlink():
-        text = main_cf.read_bytes().decode("utf-8", "replace")
-        for line in text.splitlines():
-            name, sep, value = line.partition("=")
-            if sep and name.strip() == "smtpd_milters":
-                found = [m for m in re.split(r"[\s,]+", value) if m]
+    """The host's own smtpd_milters before mailauth runs (see consumers.host_milters)."""
+    found = consumers.host_milters(stage.root / "etc" / "postfix" / "main.cf")
     (stage.work / _HOST_MILTERS).write_text("\n".join(found))
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
+from types import ModuleType
 from typing import NoReturn
 
 import pytest
@@ -31,3 +33,11 @@ def require_binary(name: str) -> str:
     if found is None:
         unavailable(f"{name} is not installed (see .ci/run for the Debian packages)")
     return found
+
+
+def require_module(name: str) -> ModuleType:
+    """The Python module ``name`` (a test extra); skips (or fails under CI) if it is missing."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        unavailable(f"the Python module {name} is not installed (pip install -e '.[test]')")
