@@ -249,6 +249,8 @@ class BindBackend:
                         content=template.encode(),
                         edit=zone_serial_edit(template),
                         reload=_rndc("reload", zone.name),
+                        zone=zone.name,
+                        format="zone",
                     )
                 )
                 owned.append((zone.name, path))
@@ -259,6 +261,8 @@ class BindBackend:
                     path=path,
                     content=render_fragment(zone).encode(),
                     reload=_rndc("reload", zone.name),
+                    zone=zone.name,
+                    format="zone",
                 )
             )
             handkept = zone.handkept_file
@@ -277,6 +281,8 @@ class BindBackend:
                         after=(path,),
                         owned=False,
                         reload=_rndc("reload", zone.name),
+                        zone=zone.name,
+                        format="handkept-zone",
                     )
                 )
         if target.named_conf is not None and owned:
@@ -285,6 +291,7 @@ class BindBackend:
                     path=target.named_conf,
                     content=render_named_conf(owned).encode(),
                     reload=_rndc("reconfig"),
+                    format="conf",
                 )
             )
         return artifacts

@@ -450,6 +450,8 @@ class OctodnsBackend:
                 path=_join(target.directory, f"{zone.name}.yaml"),
                 content=render_zone_file(zone, root_ns=target.root_ns).encode(),
                 reload=sync,
+                zone=zone.name,
+                format="octodns",
             )
             for zone in model.zones
         ]
@@ -459,6 +461,7 @@ class OctodnsBackend:
                     path=config_path(target),
                     content=render_config(model, target, provider).encode(),
                     reload=sync,
+                    format="conf",
                 )
             )
         return artifacts

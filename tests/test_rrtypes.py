@@ -1,5 +1,6 @@
 """The record-type table (schema/rrtypes.py): every value survives the trip from zone-file
-text to octodns's fields and back, for every type octodns carries, checked with hypothesis.
+text to octodns's fields and back, for every type octodns carries, checked with hypothesis;
+and the plan's report reads both targets' files through it.
 
 The zone-file side is dnspython's reading of the text (as named and the plan's report read
 it); the octodns side is what the YamlProvider files hold.
@@ -8,6 +9,7 @@ it); the octodns side is what the YamlProvider files hold.
 from __future__ import annotations
 
 import string
+from pathlib import Path
 
 import dns.name
 import dns.rdata
@@ -15,7 +17,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mailauth.backends.base import Artifact
+from mailauth.backends.bind import render_zone
+from mailauth.backends.octodns import render_zone_file
 from mailauth.backends.zonefile import txt_rdata
+from mailauth.compiler.model import Record, SoaModel, ZoneModel
+from mailauth.compiler.plan import FileChange, Plan
+from mailauth.compiler.report import dns_changes
 from mailauth.schema import rrtypes
 
 labels = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,14}[a-z0-9])?", fullmatch=True)
@@ -127,3 +135,37 @@ def test_table_answers() -> None:
     assert rrtypes.absolute("HINFO", "a b") is None
     assert rrtypes.check_value("MX", "10 mx", "example.org") == ("10 mx.example.org.", None)
     assert rrtypes.check_value("A", "1.2.3.4 ; x", ".")[1] is not None
+
+
+def test_report_reads_both_targets_through_the_table() -> None:
+    """The plan's report knows each file from its artifact (format, zone), and reads BIND's
+    and octodns's values through dnspython alike: a long TLSA (which dnspython writes in
+    chunks) is one change naming both files, not two that differ in spacing."""
+    cert = "ab" * 200
+    zone = ZoneModel(
+        name="example.org",
+        mode="zone",
+        ttl=300,
+        soa=SoaModel("ns.example.org.", "h.example.org.", 1, 2, 3, 4),
+        records=(
+            Record("@", "NS", "ns.example.org.", 300, "ns"),
+            Record("_25._tcp.mx", "TLSA", f"3 0 0 {cert}", 300),
+        ),
+    )
+    changes = [
+        FileChange(
+            artifact=Artifact(path=path, zone="example.org", format=kind),
+            op="create",
+            old=None,
+            new=text.encode(),
+        )
+        for path, kind, text in (
+            ("/var/named/zone.example.org", "zone", render_zone(zone)),
+            ("/etc/octodns/example.org.yaml", "octodns", render_zone_file(zone)),
+        )
+    ]
+    found = [c for c in dns_changes(Plan(Path("/r"), changes)) if c.type == "TLSA"]
+    assert len(found) == 1
+    assert found[0].files == ("/var/named/zone.example.org", "/etc/octodns/example.org.yaml")
+    assert found[0].new is not None
+    assert found[0].new.values == (canonical("TLSA", f"3 0 0 {cert}"),)
