@@ -113,6 +113,11 @@ class Artifact:
     placeholder: str | None = None
     mode_fixed: bool = False
     key_store: str | None = None  # made with dir_mode; directories above it 0755
+    # What the file is, for the plan's report: the DNS zone it holds records of (if any),
+    # and its format ("zone": a zone file or fragment mailauth writes whole, "octodns",
+    # "conf", "table", "key"...); None when not said.
+    zone: str | None = None
+    format: str | None = None
 
     def render(self, current: bytes | None, ctx: EditContext) -> bytes:
         """The bytes this file should hold, given what it holds now (b"" for "absent")."""
@@ -251,7 +256,7 @@ def tmpfiles_artifact(path: str, dirs: Sequence[Directory]) -> list[Artifact]:
     lines += [
         f"d {d.path} {d.mode:04o} {d.owner or 'root'} {d.group or 'root'} - -" for d in volatile
     ]
-    return [Artifact(path=path, content=("\n".join(lines) + "\n").encode())]
+    return [Artifact(path=path, content=("\n".join(lines) + "\n").encode(), format="conf")]
 
 
 def rooted(root: str, path: str) -> str:

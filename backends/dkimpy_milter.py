@@ -180,7 +180,12 @@ class DkimpyMilterBackend:
     def render(self, model: MailModel, target: DkimpyMilterTarget) -> Sequence[Artifact]:
         reload = "systemctl restart dkimpy-milter"
         artifacts = [
-            Artifact(path=target.config, content=render_conf(model, target).encode(), reload=reload)
+            Artifact(
+                path=target.config,
+                content=render_conf(model, target).encode(),
+                reload=reload,
+                format="conf",
+            )
         ]
         # tmpfiles.d: its pid directory (and a socket's under /run) again after a reboot.
         artifacts += tmpfiles_artifact(TMPFILES, self.directories(model, target))
@@ -193,6 +198,7 @@ class DkimpyMilterBackend:
                     path=_table_path(target, KEY_TABLES[alg]),
                     content=render_key_table(model, alg).encode(),
                     reload=reload,
+                    format="table",
                 )
             )
         if algorithms:
@@ -201,6 +207,7 @@ class DkimpyMilterBackend:
                     path=_table_path(target, "SigningTable"),
                     content=render_signing_table(model).encode(),
                     reload=reload,
+                    format="table",
                 )
             )
         return artifacts

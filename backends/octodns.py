@@ -29,26 +29,20 @@ The conversion to octodns record data lives here, pure, so that the octodns sour
 from __future__ import annotations
 
 import functools
-import ipaddress
 import re
 import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-import dns.name
-import dns.rdata
 import yaml
 
 from mailauth.backends.base import Artifact
 from mailauth.compiler.model import MailModel, Record, ZoneModel
+from mailauth.schema import rrtypes
+from mailauth.schema.rrtypes import OCTODNS_TYPES as OCTODNS_TYPES  # the octodns source's
+from mailauth.schema.rrtypes import escape_txt as escape_txt  # build checks TXT with it
 from mailauth.schema.targets import OctodnsProvider, OctodnsTarget
 
-# The record types mailauth may put in a zone (mail records plus the extra types of the
-# schema); the octodns source reports exactly these as SUPPORTS.
-OCTODNS_TYPES = frozenset(
-    {"A", "AAAA", "CAA", "CNAME", "MX", "NS", "PTR", "SRV", "SSHFP", "TLSA", "TXT"}
-)
-SINGLE_VALUE_TYPES = frozenset({"CNAME"})
 SOURCE_ID = "mailauth"
 YAML_PROVIDER = "octodns.provider.yaml.YamlProvider"
 CONFIG_NAME = "octodns-config.yaml"
@@ -57,7 +51,7 @@ HEADER = (
     "# Edits here are overwritten on apply; change mailauth.yaml instead.\n"
 )
 
-Value = str | dict[str, str | int]
+Value = rrtypes.OctodnsValue
 RecordData = dict[str, Any]
 
 
@@ -336,92 +330,14 @@ def dump_zone_yaml(data: Mapping[str, Any]) -> str:
 # ----------------------------------------------------------------------------- values
 
 
-def escape_txt(value: str) -> str:
-    """A TXT value in octodns's notation: whole, ``;`` as ``\\;``.
-
-    Raises ValueError for text that notation cannot carry: octodns refuses non-ASCII and
-    empty values, reads ``\\;`` as an escaped ``;``, and strips a leading ``"`` and every
-    ``" "`` (it takes them for presentation-format quoting).
-    """
-    problem = None
-    if not value:
-        problem = "an empty TXT value"
-    elif not value.isascii():
-        problem = "non-ASCII text (octodns TXT values are ASCII)"
-    elif "\\;" in value:
-        problem = "a backslash before ';' (octodns reads \\; as an escaped ';')"
-    elif value.startswith('"') or '" "' in value:
-        problem = "quote characters octodns would take for zone-file quoting"
-    if problem is not None:
-        raise ValueError(f"TXT value {value[:40]!r}: octodns cannot carry {problem}")
-    return value.replace(";", "\\;")
-
-
 def octodns_value(record: Record) -> Value:
     """One record's value as octodns record data holds it (normalised as octodns does)."""
-    rtype = record.type
-    if rtype == "TXT":
-        return escape_txt(record.value)
-    value = _converted(rtype, record.value)
+    value = rrtypes.to_octodns(record.type, record.value)
     if value is None:
-        raise ValueError(f"{record.name} {rtype}: octodns output for this type is not supported")
-    # A copy: the cached dict must not be shared by two zone files (YAML would alias it).
-    return dict(value) if isinstance(value, dict) else value
-
-
-@functools.lru_cache(maxsize=16384)
-def _converted(rtype: str, text: str) -> Value | None:
-    """octodns_value for all but TXT, by type and value (the same MX recurs in every zone)."""
-    if rtype in ("A", "AAAA"):
-        return str(ipaddress.ip_address(text.strip()))
-    if rtype in ("CNAME", "NS", "PTR"):
-        return dns.name.from_text(text).to_text().lower()
-    rdata: Any = dns.rdata.from_text("IN", rtype, text, origin=dns.name.root, relativize=False)
-    if rtype == "MX":
-        return {"preference": int(rdata.preference), "exchange": rdata.exchange.to_text().lower()}
-    if rtype == "SRV":
-        return {
-            "priority": int(rdata.priority),
-            "weight": int(rdata.weight),
-            "port": int(rdata.port),
-            "target": rdata.target.to_text().lower(),
-        }
-    if rtype == "CAA":
-        return {
-            "flags": int(rdata.flags),
-            "tag": rdata.tag.decode("ascii"),
-            "value": rdata.value.decode("utf-8"),
-        }
-    if rtype == "TLSA":
-        return {
-            "certificate_usage": int(rdata.usage),
-            "selector": int(rdata.selector),
-            "matching_type": int(rdata.mtype),
-            "certificate_association_data": rdata.cert.hex(),
-        }
-    if rtype == "SSHFP":
-        return {
-            "algorithm": int(rdata.algorithm),
-            "fingerprint_type": int(rdata.fp_type),
-            "fingerprint": rdata.fingerprint.hex(),
-        }
-    return None
-
-
-_ORDER_FIELDS = {
-    "MX": ("preference", "exchange"),
-    "SRV": ("priority", "weight", "port", "target"),
-    "CAA": ("flags", "tag", "value"),
-    "TLSA": ("certificate_usage", "selector", "matching_type", "certificate_association_data"),
-    "SSHFP": ("algorithm", "fingerprint_type", "fingerprint"),
-}
-
-
-def _value_order(rtype: str, value: Value) -> tuple[Any, ...]:
-    """How octodns orders the values of one record (its value classes' own order)."""
-    if isinstance(value, dict):
-        return tuple(value[name] for name in _ORDER_FIELDS[rtype])
-    return (value,)
+        raise ValueError(
+            f"{record.name} {record.type}: octodns output for this type is not supported"
+        )
+    return value
 
 
 def octodns_name(record: Record) -> str:
@@ -451,8 +367,8 @@ def zone_data(zone: ZoneModel, *, root_ns: bool = False) -> dict[str, list[Recor
             value = octodns_value(member)
             if value not in values:
                 values.append(value)
-        values.sort(key=lambda v: _value_order(rtype, v))
-        if rtype in SINGLE_VALUE_TYPES and len(values) > 1:
+        values.sort(key=lambda v: rrtypes.octodns_order(rtype, v))
+        if rrtypes.TYPES[rtype].single and len(values) > 1:
             where = name or "@"
             raise ValueError(f"{where}.{zone.name}: a {rtype} can have only one value")
         data: RecordData = {"ttl": min(m.ttl for m in members), "type": rtype}
@@ -534,6 +450,8 @@ class OctodnsBackend:
                 path=_join(target.directory, f"{zone.name}.yaml"),
                 content=render_zone_file(zone, root_ns=target.root_ns).encode(),
                 reload=sync,
+                zone=zone.name,
+                format="octodns",
             )
             for zone in model.zones
         ]
@@ -543,6 +461,7 @@ class OctodnsBackend:
                     path=config_path(target),
                     content=render_config(model, target, provider).encode(),
                     reload=sync,
+                    format="conf",
                 )
             )
         return artifacts

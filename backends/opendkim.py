@@ -138,21 +138,27 @@ class OpenDkimBackend:
         return [
             *made_at_boot,
             Artifact(
-                path=target.config, content=render_conf(model, target).encode(), reload=reload
+                path=target.config,
+                content=render_conf(model, target).encode(),
+                reload=reload,
+                format="conf",
             ),
             Artifact(
                 path=_table_path(target, "KeyTable"),
                 content=render_key_table(model).encode(),
                 reload=reload,
+                format="table",
             ),
             Artifact(
                 path=_table_path(target, "SigningTable"),
                 content=render_signing_table(model).encode(),
                 reload=reload,
+                format="table",
             ),
             Artifact(
                 path=_table_path(target, "TrustedHosts"),
                 content=render_trusted_hosts(target).encode(),
                 reload=reload,
+                format="table",
             ),
         ]

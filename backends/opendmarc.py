@@ -137,6 +137,7 @@ class OpenDmarcBackend:
                 path=target.config,
                 content=render_conf(model, target).encode(),
                 reload="systemctl restart opendmarc",
+                format="conf",
             ),
             *tmpfiles_artifact(TMPFILES, self.directories(model, target)),
         ]

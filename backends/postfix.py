@@ -331,13 +331,16 @@ class PostfixBackend:
             )
             return [
                 Artifact(
-                    path=target.snippet_file, content=snippet_text(entries, settings).encode()
+                    path=target.snippet_file,
+                    content=snippet_text(entries, settings).encode(),
+                    format="conf",
                 ),
                 Artifact(
                     path=target.script_file,
                     content=script.encode(),
                     mode=0o755,
                     reload=f"sh {shlex.quote(target.script_file)} && {reload}",
+                    format="script",
                 ),
             ]
 
@@ -369,6 +372,6 @@ class PostfixBackend:
             )
 
         return [
-            Artifact(path=main_path, edit=main_edit, owned=False, reload=reload),
-            Artifact(path=master_path, edit=master_edit, owned=False, reload=reload),
+            Artifact(path=main_path, edit=main_edit, owned=False, reload=reload, format="conf"),
+            Artifact(path=master_path, edit=master_edit, owned=False, reload=reload, format="conf"),
         ]

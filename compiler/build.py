@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Container, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
@@ -22,6 +21,7 @@ from mailauth.compiler.records import dkim_text, dmarc_text, spf_text
 from mailauth.compiler.spf.flatten import published_spf
 from mailauth.schema.errors import ConfigError, Problem
 from mailauth.schema.models import Config, Dkim, DkimSelector, Dmarc, Domain, Spf, Zone
+from mailauth.schema.rrtypes import check_value, nameless
 from mailauth.schema.validate import LoadedConfig, dotted
 
 
@@ -187,8 +187,8 @@ def build_model(loaded: LoadedConfig, keys: KeyIndex | None = None) -> MailModel
             value = extra.value
             if extra.type != "TXT":
                 # Data that holds no domain name reads the same in any zone (and is cached so).
-                origin = "." if extra.type in _NAMELESS else spec.name
-                canonical, error = _check_rdata(extra.type, value, origin)
+                origin = "." if nameless(extra.type) else spec.name
+                canonical, error = check_value(extra.type, value, origin)
                 if error is None:
                     value = canonical
                 else:
@@ -521,38 +521,3 @@ def _octodns_txt_problem(value: str) -> str | None:
     except ValueError as exc:
         return f"{exc}; targets.octodns publishes this zone"
     return None
-
-
-# Record types whose data holds no domain name: their text does not depend on the zone.
-_NAMELESS = frozenset({"A", "AAAA", "CAA", "SSHFP", "TLSA"})
-
-
-@functools.lru_cache(maxsize=16384)
-def _check_rdata(rtype: str, value: str, zone: str) -> tuple[str, str | None]:
-    """Let dnspython parse the value, so a typo fails here and not when named loads the zone.
-
-    Returns the value in canonical form and None, or the value as written and the error.
-    """
-    import dns.exception
-    import dns.name
-    import dns.rdata
-    import dns.tokenizer
-
-    # A zone-file comment or a line break inside the value would be dropped by the parser
-    # below and by named alike: what was written would not be what is published.
-    try:
-        tokens = dns.tokenizer.Tokenizer(value)
-        while not (token := tokens.get(want_comment=True)).is_eof():
-            if token.is_comment():
-                return value, f"not a valid {rtype} value: ';' starts a zone-file comment"
-            if token.is_eol():
-                return value, f"not a valid {rtype} value: it must be one line"
-    except dns.exception.DNSException as exc:
-        return value, f"not a valid {rtype} value: {exc}"
-    try:
-        rdata = dns.rdata.from_text(
-            "IN", rtype, value, origin=dns.name.from_text(zone), relativize=False
-        )
-    except (dns.exception.DNSException, ValueError) as exc:
-        return value, f"not a valid {rtype} value: {exc}"
-    return rdata.to_text(origin=None, relativize=False), None

@@ -130,6 +130,20 @@ def _carries_new_key(change: FileChange) -> bool:
     )
 
 
+def _shape(change: FileChange) -> tuple[tuple[str, object], ...]:
+    """What of a file the new keys may not change, each part named for the message."""
+    return (
+        ("op", change.op),
+        ("old", change.old),
+        ("mode", change.mode),
+        ("owner", change.owner),
+        ("group", change.group),
+        ("secret", change.secret),
+        ("rooted", change.rooted),
+        ("create_only", change.create_only),
+    )
+
+
 def check_realised(reviewed: Plan, actual: Plan) -> None:
     """The plan with real keys must be the reviewed plan with only the new keys filled in."""
 
@@ -142,9 +156,8 @@ def check_realised(reviewed: Plan, actual: Plan) -> None:
     if [c.path for c in reviewed.changes] != [c.path for c in actual.changes]:
         raise refuse("not the same files")
     for was, now in zip(reviewed.changes, actual.changes, strict=True):
-        shape = ("op", "old", "mode", "owner", "group", "secret", "rooted", "create_only")
-        for name in shape:
-            if getattr(was, name) != getattr(now, name):
+        for (name, before), (_, after) in zip(_shape(was), _shape(now), strict=True):
+            if before != after:
                 raise refuse(f"{was.path}: {name} differs")
         if not _carries_new_key(was) and was.new != now.new:
             raise refuse(f"{was.path}: new content differs")

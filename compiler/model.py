@@ -9,8 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-# The order records appear in within one owner name: the zone's skeleton first, then mail.
-TYPE_ORDER = {"SOA": 0, "NS": 1, "MX": 2, "A": 3, "AAAA": 4, "CNAME": 5, "TXT": 6}
+from mailauth.schema.rrtypes import OTHER_ORDER, SORT_ORDER
 
 RecordPurpose = Literal["ns", "mx", "host", "spf", "dkim", "dmarc", "extra"]
 
@@ -31,7 +30,7 @@ class Record:
 
     def sort_key(self) -> tuple[bool, tuple[str, ...], int, str]:
         labels = tuple(reversed(self.name.split("."))) if self.name != "@" else ()
-        return (self.name != "@", labels, TYPE_ORDER.get(self.type, 50), self.value)
+        return (self.name != "@", labels, SORT_ORDER.get(self.type, OTHER_ORDER), self.value)
 
     def fqdn(self, zone: str) -> str:
         """The owner as an absolute name with its trailing dot."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import collections
+import dataclasses
 import difflib
 import functools
 import hashlib
@@ -19,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path, PurePosixPath
-from typing import Literal
+from typing import Any, Literal
 
 from mailauth.backends import REGISTRY, Artifact, EditContext, EditError, MissingHostFile
 from mailauth.backends.base import Directory, GroupMember
@@ -113,29 +114,99 @@ def distribution_files(target: str) -> frozenset[str]:
     return DISTRIBUTION_FILES.get(target, frozenset())
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class FileChange:
-    """One file's fate. ``old``/``new`` are bytes; None means absent."""
+    """One file's fate: the Artifact planned for it, and the bytes before and after.
 
-    path: str
+    ``old``/``new`` are bytes; None means absent. What the artifact says of the file (its
+    path, reload command, owner, secret and write-once flags, zone and format...) is read
+    through it. ``mode`` is the mode it is written with (a replaced file keeps its own),
+    ``ids`` the uid and gid carried over from the file replaced.
+
+    A change that no backend planned (a stale file's deletion) is made from its path, and
+    any Artifact fields as keywords: ``FileChange(path, "delete", old, None)``.
+    """
+
+    artifact: Artifact
     op: Operation
     old: bytes | None
     new: bytes | None
-    mode: int = 0o644
-    secret: bool = False
-    reload: str | None = None
-    owner: str | None = None
-    group: str | None = None
-    rooted: bool = True
-    create_only: bool = False
-    dir_mode: int = 0o755
-    placeholder: str | None = None
-    after: tuple[str, ...] = ()
-    ids: tuple[int, int] | None = None  # uid, gid carried over from the file replaced
-    key_store: str | None = None
+    mode: int
+    ids: tuple[int, int] | None  # uid, gid carried over from the file replaced
     # The old content is a file mailauth did not write (a distribution's config it takes
     # over): it is replaced, kept in the backup, and never shown, only fingerprinted.
-    foreign: bool = False
+    foreign: bool
+
+    def __init__(
+        self,
+        path: str | None = None,
+        op: Operation = "unchanged",
+        old: bytes | None = None,
+        new: bytes | None = None,
+        mode: int | None = None,
+        *,
+        artifact: Artifact | None = None,
+        ids: tuple[int, int] | None = None,
+        foreign: bool = False,
+        **fields: Any,  # Artifact fields, for a change made without one (and for replace())
+    ) -> None:
+        if artifact is None:
+            if path is None:
+                raise TypeError("a FileChange needs a path or an artifact")
+            artifact = Artifact(path=path, **fields)
+        elif path is not None or fields:
+            artifact = dataclasses.replace(artifact, **fields, path=path or artifact.path)
+        object.__setattr__(self, "artifact", artifact)
+        object.__setattr__(self, "op", op)
+        object.__setattr__(self, "old", old)
+        object.__setattr__(self, "new", new)
+        object.__setattr__(self, "mode", artifact.mode if mode is None else mode)
+        object.__setattr__(self, "ids", ids)
+        object.__setattr__(self, "foreign", foreign)
+
+    @property
+    def path(self) -> str:
+        return self.artifact.path
+
+    @property
+    def secret(self) -> bool:
+        return self.artifact.secret
+
+    @property
+    def reload(self) -> str | None:
+        return self.artifact.reload
+
+    @property
+    def owner(self) -> str | None:
+        return self.artifact.owner
+
+    @property
+    def group(self) -> str | None:
+        return self.artifact.group
+
+    @property
+    def rooted(self) -> bool:
+        return self.artifact.rooted
+
+    @property
+    def create_only(self) -> bool:
+        return self.artifact.create_only
+
+    @property
+    def dir_mode(self) -> int:
+        return self.artifact.dir_mode
+
+    @property
+    def placeholder(self) -> str | None:
+        return self.artifact.placeholder
+
+    @property
+    def after(self) -> tuple[str, ...]:
+        return self.artifact.after
+
+    @property
+    def key_store(self) -> str | None:
+        return self.artifact.key_store
 
     @property
     def confidential(self) -> bool:
@@ -617,23 +688,7 @@ def compute_plan(
             changed.add(artifact.path)
         changes.append(
             FileChange(
-                path=artifact.path,
-                op=op,
-                old=current,
-                new=new,
-                mode=mode,
-                secret=artifact.secret,
-                reload=artifact.reload,
-                owner=artifact.owner,
-                group=artifact.group,
-                rooted=artifact.rooted,
-                create_only=artifact.create_only,
-                dir_mode=artifact.dir_mode,
-                placeholder=artifact.placeholder,
-                after=artifact.after,
-                ids=ids,
-                key_store=artifact.key_store,
-                foreign=foreign,
+                artifact=artifact, op=op, old=current, new=new, mode=mode, ids=ids, foreign=foreign
             )
         )
     still_owned = {p for paths in owned.values() for p in paths}
@@ -641,7 +696,7 @@ def compute_plan(
     for path in sorted(stale):
         read = _read(root, path, ("state", "directory"))
         if read is not None:
-            changes.append(FileChange(path=path, op="delete", old=read[0], new=None))
+            changes.append(FileChange(path, "delete", read[0], None))
     if any(c.old is not None and c.rooted and c.op in ("update", "delete") for c in changes):
         _check_backups(root, config.state.backups)
     notes += [d.note for d in planned_dirs if d.note]

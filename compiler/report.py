@@ -33,6 +33,7 @@ from mailauth.backends.bind import HEADER as BIND_HEADER
 from mailauth.backends.octodns import HEADER as OCTODNS_HEADER
 from mailauth.compiler.hostdirs import DirChange
 from mailauth.compiler.plan import FileChange, Plan, shell_safe
+from mailauth.schema import rrtypes
 from mailauth.schema.loader import safe_load
 
 #: The ``format_version`` of ``plan --format json``; bumped on any incompatible change.
@@ -204,35 +205,15 @@ def _rdata_text(rtype: str, rdata: str, origin: str) -> str:
     parsed: Any = dns.rdata.from_text(
         "IN", rtype, rdata, origin=dns.name.from_text(origin), relativize=False
     )
-    if rtype == "TXT":
+    if rrtypes.is_text(rtype):
         strings: Iterable[bytes] = parsed.strings
         return b"".join(strings).decode("utf-8", "backslashreplace")
     return str(parsed.to_text())
 
 
-# Where the domain names sit in the data of the record types that hold names.
-_NAME_FIELDS = {
-    "CNAME": (1, (0,)),
-    "NS": (1, (0,)),
-    "PTR": (1, (0,)),
-    "MX": (2, (1,)),
-    "SRV": (4, (3,)),
-    "SOA": (7, (0, 1)),
-}
-# Types whose data holds no domain name.
-_NAMELESS = frozenset({"A", "AAAA", "TXT", "CAA", "SSHFP", "TLSA"})
-
-
 def _relative(rtype: str, data: str) -> bool:
     """The data may hold a name relative to the origin (else it reads the same anywhere)."""
-    if rtype in _NAMELESS:
-        return False
-    fields = _NAME_FIELDS.get(rtype)
-    if fields is None:
-        return True
-    words = data.split()
-    count, names = fields
-    return len(words) != count or not all(words[i].endswith(".") for i in names)
+    return rrtypes.absolute(rtype, data) is not True
 
 
 @functools.lru_cache(maxsize=256)
@@ -253,6 +234,9 @@ def _simple_bind_rrsets(text: str, zone: str) -> _Rrsets:
     Each logical line is ``$ORIGIN``/``$TTL`` or ``owner [ttl] IN TYPE data`` with the owner
     in column one; the data is parsed by dnspython (cached: most values recur across zones).
     Anything else raises _NotSimple, and the caller reads the file with dnspython instead.
+    Kept for speed: dnspython's zone reader takes about 7 times as long on the zones
+    mailauth writes (8 ms against 1.1 ms a zone, benchmarks/generate.py's), and a plan
+    reads every zone file it changes.
     """
     origin = zone.rstrip(".") + "."
     if not _OWNER.fullmatch(origin) or origin == "@":
@@ -360,7 +344,7 @@ def _bind_rrsets(text: str, zone: str) -> _Rrsets:
             rtype = dns.rdatatype.to_text(rdataset.rdtype)
             values: list[str] = []
             for rdata in rdataset:
-                if rtype == "TXT":
+                if rrtypes.is_text(rtype):
                     strings: Iterable[bytes] = rdata.strings
                     values.append(b"".join(strings).decode("utf-8", "backslashreplace"))
                 else:
@@ -369,24 +353,16 @@ def _bind_rrsets(text: str, zone: str) -> _Rrsets:
     return out
 
 
-_OCTODNS_FIELDS = {
-    "MX": ("preference", "exchange"),
-    "SRV": ("priority", "weight", "port", "target"),
-    "TLSA": ("certificate_usage", "selector", "matching_type", "certificate_association_data"),
-    "SSHFP": ("algorithm", "fingerprint_type", "fingerprint"),
-}
-
-
 def _octodns_value(rtype: str, value: Any) -> str:
-    if isinstance(value, str):
-        return value.replace("\\;", ";") if rtype == "TXT" else value
-    if isinstance(value, dict):
-        fields = _OCTODNS_FIELDS.get(rtype)
-        if rtype == "CAA" and {"flags", "tag", "value"} <= set(value):
-            return f'{value["flags"]} {value["tag"]} "{value["value"]}"'
-        if fields and set(fields) <= set(value):
-            return " ".join(str(value[f]) for f in fields)
-    return json.dumps(value, sort_keys=True)
+    """A value of an octodns zone file as _bind_rrsets shows the same record's value."""
+    if rtype not in rrtypes.OCTODNS_TYPES and isinstance(value, str):
+        return value
+    try:
+        text = rrtypes.from_octodns(rtype, value)
+        return text if rrtypes.is_text(rtype) else _rdata_text(rtype, text, ".")
+    except (dns.exception.DNSException, ValueError):
+        # Hand-edited beyond the type's layout: shown as written.
+        return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
 
 
 def _octodns_rrsets(text: str, zone: str) -> _Rrsets:
@@ -404,20 +380,34 @@ def _octodns_rrsets(text: str, zone: str) -> _Rrsets:
     return out
 
 
-def _zone_records(path: str, data: bytes | None) -> tuple[str, _Rrsets] | None:
-    """The zone and record sets of a DNS file mailauth writes; None for any other file."""
+def _recognised(path: str, text: str) -> tuple[str | None, str | None]:
+    """The format and zone of a file no artifact describes (a stale file to delete), from
+    the header mailauth wrote into it."""
+    if text.startswith(BIND_HEADER):
+        origin = _ORIGIN.search(text) or _INCLUDE_OF.search(text)
+        return "zone", None if origin is None else origin.group(1).rstrip(".")
+    if text.startswith(OCTODNS_HEADER):
+        return "octodns", PurePosixPath(path).name.removesuffix(".yaml")
+    return None, None
+
+
+def _zone_records(change: FileChange, data: bytes | None) -> tuple[str, _Rrsets] | None:
+    """The zone and record sets of a DNS file mailauth writes; None for any other file.
+
+    The artifact says what the file is (its format, and the zone it holds).
+    """
     if data is None:
         return None
     text = data.decode("utf-8", "replace")
+    kind, zone = change.artifact.format, change.artifact.zone
+    if kind is None:
+        kind, zone = _recognised(change.path, text)
+    if zone is None:
+        return None
     try:
-        if text.startswith(BIND_HEADER):
-            origin = _ORIGIN.search(text) or _INCLUDE_OF.search(text)
-            if origin is None:
-                return None
-            zone = origin.group(1).rstrip(".")
+        if kind == "zone":
             return zone, _bind_rrsets(text, zone)
-        if text.startswith(OCTODNS_HEADER):
-            zone = PurePosixPath(path).name.removesuffix(".yaml")
+        if kind == "octodns":
             return zone, _octodns_rrsets(text, zone)
     except (dns.exception.DNSException, yaml.YAMLError, ValueError, KeyError, TypeError):
         return None  # hand-edited beyond reading: the file diff still shows the change
@@ -439,8 +429,8 @@ def dns_changes(plan: Plan) -> list[RecordChange]:
     for change in plan.pending:
         if change.confidential or change.placeholder is not None:
             continue
-        old = None if change.foreign else _zone_records(change.path, change.old)
-        new = _zone_records(change.path, change.new)
+        old = None if change.foreign else _zone_records(change, change.old)
+        new = _zone_records(change, change.new)
         source = new if new is not None else old
         if source is None:
             continue
@@ -477,7 +467,7 @@ def _short(text: str, limit: int = SHORT_VALUE) -> str:
 def _values_text(side: RecordSet | None, rtype: str) -> str:
     if side is None:
         return "(none)"
-    shown = [f'"{v}"' if rtype == "TXT" else v for v in side.values]
+    shown = [f'"{v}"' if rrtypes.is_text(rtype) else v for v in side.values]
     return _short(", ".join(shown))
 
 

@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from mailauth.schema import names, strings
+from mailauth.schema.rrtypes import EXTRA_TYPES, TYPES
 from mailauth.schema.targets import (
     DkimpyMilterTarget,
     KeyStore,
@@ -287,9 +288,6 @@ class Soa(StrictModel):
     minimum: Ttl = 10800
 
 
-_RECORD_TYPES = ("A", "AAAA", "CNAME", "MX", "TXT", "NS", "SRV", "CAA", "PTR", "TLSA", "SSHFP")
-
-
 class ExtraRecord(StrictModel):
     """A record that is not about mail but lives in a zone mailauth owns."""
 
@@ -301,16 +299,17 @@ class ExtraRecord(StrictModel):
     @field_validator("type")
     @classmethod
     def _known_type(cls, value: str) -> str:
-        if value not in _RECORD_TYPES:
+        if value not in EXTRA_TYPES:
             raise ValueError(
-                f"record type {value!r} is not supported; use one of {', '.join(_RECORD_TYPES)}"
+                f"record type {value!r} is not supported; use one of {', '.join(EXTRA_TYPES)}"
             )
         return value
 
     @field_validator("value")
     @classmethod
     def _txt_fits(cls, value: str, info: ValidationInfo) -> str:
-        if info.data.get("type") == "TXT":
+        known = TYPES.get(info.data.get("type", ""))
+        if known is not None and known.text:
             return txt_size(value)
         return value
 
