@@ -41,6 +41,7 @@ from mailauth.backends.base import (
     socket_path,
     tmpfiles_artifact,
 )
+from mailauth.backends.templating import render
 from mailauth.compiler.model import DkimKey, MailModel, Milter
 from mailauth.schema.targets import DkimpyMilterTarget
 
@@ -84,49 +85,25 @@ def _table_algorithms(model: MailModel) -> list[str]:
 
 
 def render_conf(model: MailModel, target: DkimpyMilterTarget) -> str:
+    """dkimpy-milter.conf, from templates/dkimpy-milter.conf.j2."""
     signs = "s" in target.mode
     milter = _milter(model)
-    authserv_id = milter.authserv_id if milter is not None else None
-    user = target.user if target.group is None else f"{target.user}:{target.group}"
-    settings: list[tuple[str, str]] = [
-        ("Syslog", "yes" if target.syslog else "no"),
-        ("SyslogSuccess", "yes" if target.syslog else "no"),
-        ("UMask", _decimal_umask(target.umask)),
-        ("UserID", user),
-        ("Mode", target.mode),
-        ("Socket", target.socket),
-        ("PidFile", target.pid_file),
+    tables = [
+        (KEY_TABLES[alg], _table_path(target, KEY_TABLES[alg]))
+        for alg in (_table_algorithms(model) if signs else [])
     ]
-    if authserv_id is not None:
-        settings.append(("AuthservID", authserv_id))
-    settings += [
-        ("Canonicalization", target.canonicalization),
-        ("MinimumKeyBits", str(target.minimum_key_bits)),
-        ("DNSTimeout", str(target.dns_timeout)),
-        ("InternalHosts", _internal_hosts(target)),
-        ("MacroList", f"daemon_name|{target.submission_daemon_name}"),
-    ]
-    if signs:
-        settings.append(("MacroListVerify", f"daemon_name|{target.inbound_daemon_name}"))
-        algorithms = _table_algorithms(model)
-        for alg in algorithms:
-            settings.append((KEY_TABLES[alg], _table_path(target, KEY_TABLES[alg])))
-        if algorithms:
-            settings.append(("SigningTable", "refile:" + _table_path(target, "SigningTable")))
-    width = max(len(name) for name, _ in settings) + 2
-    lines = [
-        HEADER.rstrip("\n"),
-        "# dkimpy-milter.conf(5). Signed: mail whose From: domain is in the SigningTable,",
-        f"# unless Postfix sends {{daemon_name}} = {target.inbound_daemon_name} (main.cf "
-        "milter_macro_daemon_name):",
-        f"# only a service with -o milter_macro_daemon_name={target.submission_daemon_name} "
-        "(submission) is signed.",
-        f"# UMask is read as a decimal number: {_decimal_umask(target.umask)} is octal "
-        f"{target.umask}.",
-        "",
-    ]
-    lines += [f"{name:<{width}}{value}" for name, value in settings]
-    return "\n".join(lines) + "\n"
+    return render(
+        "dkimpy-milter.conf.j2",
+        header=HEADER.rstrip("\n"),
+        target=target,
+        user=target.user if target.group is None else f"{target.user}:{target.group}",
+        umask=_decimal_umask(target.umask),
+        authserv_id=milter.authserv_id if milter is not None else None,
+        internal_hosts=_internal_hosts(target),
+        signs=signs,
+        key_tables=tables,
+        signing_table=_table_path(target, "SigningTable"),
+    )
 
 
 def _checked_path(key: DkimKey) -> str:

@@ -21,6 +21,7 @@ from mailauth.backends.base import (
     socket_path,
     tmpfiles_artifact,
 )
+from mailauth.backends.templating import render
 from mailauth.compiler.model import DkimKey, MailModel
 from mailauth.schema.targets import OpenDkimTarget
 
@@ -42,43 +43,23 @@ def _table_path(target: OpenDkimTarget, name: str) -> str:
 
 
 def render_conf(model: MailModel, target: OpenDkimTarget) -> str:
-    keys = signing_keys(model)
+    """opendkim.conf, from templates/opendkim.conf.j2."""
     per_domain: dict[str, int] = {}
-    for key in keys:
+    for key in signing_keys(model):
         per_domain[key.domain] = per_domain.get(key.domain, 0) + 1
-    settings: list[tuple[str, str]] = [
-        ("Syslog", "yes" if target.syslog else "no"),
-        ("SyslogSuccess", "yes" if target.syslog else "no"),
-        ("UMask", target.umask),
-    ]
-    if target.user is not None:
-        user = target.user if target.group is None else f"{target.user}:{target.group}"
-        settings.append(("UserID", user))
-    settings += [
-        ("Mode", target.mode),
-        ("Socket", target.socket),
-        ("PidFile", target.pid_file),
-        ("Canonicalization", target.canonicalization),
-        ("SignatureAlgorithm", "rsa-sha256"),
-        ("OversignHeaders", "From"),
-        ("RequireSafeKeys", "yes"),
-        ("KeyTable", _table_path(target, "KeyTable")),
-        ("SigningTable", "refile:" + _table_path(target, "SigningTable")),
-        ("ExternalIgnoreList", _table_path(target, "TrustedHosts")),
-        ("InternalHosts", _table_path(target, "TrustedHosts")),
-    ]
-    if any(count > 1 for count in per_domain.values()):
-        settings.append(("MultipleSignatures", "yes"))
-    if target.nameservers:
-        settings.append(("Nameservers", ",".join(target.nameservers)))
-    width = max(len(name) for name, _ in settings) + 2
-    lines = [
-        HEADER.rstrip("\n"),
-        f"# Check it on the host with: opendkim -n -x {target.config}",
-        "",
-    ]
-    lines += [f"{name:<{width}}{value}" for name, value in settings]
-    return "\n".join(lines) + "\n"
+    user = target.user
+    if user is not None and target.group is not None:
+        user = f"{user}:{target.group}"
+    return render(
+        "opendkim.conf.j2",
+        header=HEADER.rstrip("\n"),
+        target=target,
+        user=user,
+        key_table=_table_path(target, "KeyTable"),
+        signing_table=_table_path(target, "SigningTable"),
+        trusted_hosts=_table_path(target, "TrustedHosts"),
+        multiple_signatures=any(count > 1 for count in per_domain.values()),
+    )
 
 
 def render_key_table(model: MailModel) -> str:

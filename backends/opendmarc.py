@@ -31,6 +31,7 @@ from mailauth.backends.base import (
     socket_path,
     tmpfiles_artifact,
 )
+from mailauth.backends.templating import render
 from mailauth.compiler.model import MailModel, Milter
 from mailauth.schema.targets import OpenDmarcTarget
 
@@ -50,55 +51,28 @@ def _octal_umask(value: str) -> str:
     return "0" + (value.lstrip("0") or "0")
 
 
-def _yes(flag: bool) -> str:
-    return "true" if flag else "false"
-
-
 def render_conf(model: MailModel, target: OpenDmarcTarget) -> str:
+    """opendmarc.conf, from templates/opendmarc.conf.j2."""
     milter = _milter(model)
-    own = target.authserv_id or (milter.authserv_id if milter is not None else None)
     trusted = list(milter.trusted_authserv_ids) if milter is not None else []
     for name in target.trusted_authserv_ids:
         if name not in trusted:
             trusted.append(name)
     self_validate, ignore_results = SPF_MODES[target.spf]
-    settings: list[tuple[str, str]] = [
-        ("Syslog", _yes(target.syslog)),
-        ("UMask", _octal_umask(target.umask)),
-    ]
-    if target.user is not None:
-        user = target.user if target.group is None else f"{target.user}:{target.group}"
-        settings.append(("UserID", user))
-    settings += [
-        ("Socket", target.socket),
-        ("PidFile", target.pid_file),
-    ]
-    if own is not None:
-        settings.append(("AuthservID", own))
-    if trusted:
-        settings.append(("TrustedAuthservIDs", ",".join(trusted)))
-    settings += [
-        ("IgnoreAuthenticatedClients", _yes(target.ignore_authenticated_clients)),
-        ("RejectFailures", _yes(target.reject_failures)),
-        ("RequiredHeaders", _yes(target.required_headers)),
-        ("SPFSelfValidate", _yes(self_validate)),
-        ("SPFIgnoreResults", _yes(ignore_results)),
-    ]
-    if target.history_file is not None:
-        settings.append(("HistoryFile", target.history_file))
-    if target.public_suffix_list is not None:
-        settings.append(("PublicSuffixList", target.public_suffix_list))
-    width = max(len(name) for name, _ in settings) + 2
-    lines = [
-        HEADER.rstrip("\n"),
-        f"# opendmarc.conf(5), OpenDMARC 1.4. Check it on the host with: opendmarc -n -c "
-        f"{target.config}",
-        "# RejectFailures enforces the sender's published policy: only p=reject mail that",
-        "# fails DMARC is refused (5xx); p=none and p=quarantine mail is marked, not refused.",
-        "",
-    ]
-    lines += [f"{name:<{width}}{value}" for name, value in settings]
-    return "\n".join(lines) + "\n"
+    user = target.user
+    if user is not None and target.group is not None:
+        user = f"{user}:{target.group}"
+    return render(
+        "opendmarc.conf.j2",
+        header=HEADER.rstrip("\n"),
+        target=target,
+        user=user,
+        umask=_octal_umask(target.umask),
+        authserv_id=target.authserv_id or (milter.authserv_id if milter is not None else None),
+        trusted=trusted,
+        spf_self_validate=self_validate,
+        spf_ignore_results=ignore_results,
+    )
 
 
 #: Makes the /run directories it needs beyond PROVIDED again at boot.

@@ -31,6 +31,7 @@ import yaml
 
 from mailauth.backends.bind import HEADER as BIND_HEADER
 from mailauth.backends.octodns import HEADER as OCTODNS_HEADER
+from mailauth.backends.templating import Block, Inline, render
 from mailauth.compiler.hostdirs import DirChange
 from mailauth.compiler.plan import FileChange, Plan, shell_safe
 from mailauth.schema import rrtypes
@@ -653,69 +654,61 @@ def _md_values(side: RecordSet | None) -> str:
     return "<br>".join(_code(_short(v)) for v in side.values)
 
 
+def _md_diff(change: FileChange) -> dict[str, str]:
+    """One file's diff for the Markdown plan, cut where a comment would grow too long."""
+    diff = change.diff().rstrip("\n")
+    if len(diff) > MARKDOWN_DIFF_LIMIT:
+        cut = diff[:MARKDOWN_DIFF_LIMIT].rsplit("\n", 1)[0]
+        diff = cut + f"\n... (diff cut at {MARKDOWN_DIFF_LIMIT} characters; see the job log)"
+    return {
+        "op": change.op,
+        "path": Inline(html.escape(change.path)),
+        "fence": _fence(diff),
+        "body": Block(diff),
+    }
+
+
 def as_markdown(plan: Plan, *, checksum: str | None = None) -> str:
-    """A pull-request comment: summary, tables, each diff folded away, the checksum."""
-    lines = ["### mailauth plan", "", f"**{summary(plan)}**", ""]
+    """A pull-request comment: summary, tables, each diff folded away, the checksum.
+
+    The layout is backends/templates/plan.md.j2; the cells are escaped here.
+    """
+    files: list[tuple[str, Inline, Inline]] = []
     if plan.has_work:
-        lines += ["| operation | file | lines |", "| --- | --- | --- |"]
-        lines += [
-            f"| {d.op} directory | {_code(d.path + '/')} | {_cell(d.wanted)} |"
+        files += [
+            (f"{d.op} directory", Inline(_code(d.path + "/")), Inline(_cell(d.wanted)))
             for d in plan.pending_dirs
         ]
-        lines += [f"| {c.op} | {_code(c.path)} | {_lines_cell(c)} |" for c in plan.pending]
-        lines.append("")
+        files += [(c.op, Inline(_code(c.path)), Inline(_lines_cell(c))) for c in plan.pending]
     records = dns_changes(plan)
-    if records:
-        lines += [
-            f"#### {_dns_summary(records)}",
-            "",
-            "| change | zone | name | type | old | new |",
-            "| --- | --- | --- | --- | --- | --- |",
-        ]
-        lines += [
-            f"| {r.operation} | {_cell(r.zone)} | {_code(r.name)} | {_cell(r.type)} "
-            f"| {_md_values(r.old)} | {_md_values(r.new)} |"
-            for r in records
-        ]
-        lines.append("")
-    for change in plan.pending:
-        diff = change.diff().rstrip("\n")
-        if len(diff) > MARKDOWN_DIFF_LIMIT:
-            cut = diff[:MARKDOWN_DIFF_LIMIT].rsplit("\n", 1)[0]
-            diff = cut + f"\n... (diff cut at {MARKDOWN_DIFF_LIMIT} characters; see the job log)"
-        fence = _fence(diff)
-        lines += [
-            f"<details><summary>{change.op} <code>{html.escape(change.path)}</code></summary>",
-            "",
-            f"{fence}diff",
-            diff,
-            fence,
-            "",
-            "</details>",
-            "",
-        ]
-    if plan.notes:
-        lines += [f"- {_cell(note)}" for note in plan.notes]
-        lines.append("")
-    if plan.reloads:
-        lines += ["After apply, run: " + "; ".join(_code(r) for r in plan.reloads), ""]
-    held = withheld_note(plan)
-    if held is not None:
-        lines += [_cell(held), ""]
-    if plan.checks:
-        lines += ["Check the configs with: " + "; ".join(_code(c) for c in plan.checks), ""]
     steps = host_step_lines(plan)
-    if steps:
-        lines += [f"**{_cell(steps[0])}**", "", "```sh"]
-        lines += [line.strip().replace("```", "") for line in steps[1:]]
-        lines += ["```", ""]
-    if checksum is not None:
-        lines += [
-            f"Plan checksum: `{checksum}` (apply it with `mailauth apply --checksum {checksum}`)",
-            "",
-            f"<!-- {CHECKSUM_MARKER}: {checksum} -->",
-        ]
-    return "\n".join(lines) + "\n"
+    held = withheld_note(plan)
+    return render(
+        "plan.md.j2",
+        summary=summary(plan),
+        files=files,
+        dns_summary=_dns_summary(records) if records else None,
+        records=[
+            (
+                r.operation,
+                Inline(_cell(r.zone)),
+                Inline(_code(r.name)),
+                Inline(_cell(r.type)),
+                Inline(_md_values(r.old)),
+                Inline(_md_values(r.new)),
+            )
+            for r in records
+        ],
+        diffs=[_md_diff(change) for change in plan.pending],
+        notes=[Inline(_cell(note)) for note in plan.notes],
+        reloads=Inline("; ".join(_code(r) for r in plan.reloads)),
+        withheld=Inline(_cell(held)) if held is not None else None,
+        checks=Inline("; ".join(_code(c) for c in plan.checks)),
+        steps_head=Inline(_cell(steps[0])) if steps else None,
+        steps=[Inline(line.strip().replace("```", "")) for line in steps[1:]],
+        checksum=checksum,
+        marker=CHECKSUM_MARKER,
+    )
 
 
 # --- progress -----------------------------------------------------------------------------
