@@ -7,12 +7,15 @@ in, what a DMARC record says) is decided once, here, and never re-derived per ta
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 # The order records appear in within one owner name: the zone's skeleton first, then mail.
 TYPE_ORDER = {"SOA": 0, "NS": 1, "MX": 2, "A": 3, "AAAA": 4, "CNAME": 5, "TXT": 6}
 
+#: Why a record is in a zone: the closed set every zone renderer must place (bind.py's
+#: SECTIONS; tests/test_targets_registry.py checks each renderer handles each one).
 RecordPurpose = Literal["ns", "mx", "host", "spf", "dkim", "dmarc", "extra"]
+RECORD_PURPOSES: tuple[RecordPurpose, ...] = get_args(RecordPurpose)
 
 
 @dataclass(frozen=True, order=True)
