@@ -10,12 +10,19 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
-from mailauth.compiler.model import MailModel
+from pydantic import BaseModel
+
+from mailauth.compiler.model import DomainModel, MailModel, Milter
+
+if TYPE_CHECKING:  # at run time schema.models imports the backends, not the reverse
+    from mailauth.schema.errors import Problem
+    from mailauth.schema.models import Config, DkimSelector, Domain
+    from mailauth.schema.validate import LoadedConfig
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,8 @@ class Edited:
     notes: tuple[str, ...] = ()
 
 
+#: A place in mailauth.yaml: ``("targets", "postfix", "socket")``.
+Field = tuple[str | int, ...]
 Edit = Callable[[bytes | None, EditContext], "bytes | Edited"]
 
 
@@ -132,19 +141,128 @@ class Artifact:
         return result if isinstance(result, Edited) else Edited(result)
 
 
-class Backend(Protocol):
+@dataclass(frozen=True)
+class MilterRole:
+    """A place in the milter chain: mail passes the roles in ``order``, and one target at
+    most fills each (two signers would both sign and verify the same mail)."""
+
+    order: int
+    what: str  # "signer": how the conflict message names it
+    why: str  # why two of them cannot run side by side
+    hint: str  # which one to keep
+
+
+SIGNER = MilterRole(
+    0,
+    "signer",
+    "both would sign and verify the same mail",
+    "dkimpy-milter if any selector is ed25519, otherwise either",
+)
+DMARC_VERIFIER = MilterRole(
+    1, "DMARC verifier", "both would judge the same mail", "keep one of them"
+)
+
+
+@dataclass
+class BuildContext:
+    """What a backend's ``milter`` and ``check`` see while the model is built: the config
+    with its positions, the resolved domains, the milter chain built so far (target name,
+    role, milter, in the order mail passes), and the notes to add to."""
+
+    loaded: LoadedConfig
+    domains: Sequence[DomainModel]
+    notes: list[str]
+    configured: tuple[str, ...]  # the targets set under `targets:`, registry order
+    has_mta: bool  # a configured target connects the milters to the MTA (Postfix)
+    milters: list[tuple[str, MilterRole, Milter]] = field(default_factory=list)
+
+    @property
+    def config(self) -> Config:
+        return self.loaded.config
+
+    def problem(self, path: Field, message: str, named: Field | None = None) -> Problem:
+        """``message`` at ``path`` in mailauth.yaml: FILE:LINE:COL and the dotted field
+        (``named``, when the field to name is not the place to point at)."""
+        from mailauth.schema.errors import Problem
+        from mailauth.schema.validate import dotted
+
+        return Problem(self.loaded.source.where(path), dotted(named or path), message)
+
+    def milter_of(self, role: MilterRole) -> Milter | None:
+        """The milter filling ``role`` (built before this one), if any."""
+        return next((m for _, r, m in self.milters if r == role), None)
+
+    def selectors(self) -> Iterator[tuple[Domain, Sequence[DkimSelector], Field]]:
+        """Each domain of the file with the DKIM selectors it uses (its own, else the
+        defaults'), and where those are written."""
+        config = self.config
+        for index, domain in enumerate(config.domains):
+            if domain.dkim is not None:
+                yield domain, domain.dkim.selectors, ("domains", index, "dkim")
+            else:
+                yield domain, config.defaults.dkim.selectors, ("defaults", "dkim")
+
+    @property
+    def authserv_default(self) -> str:
+        """The host's authserv-id: its first mail host, else the name gethostname() gives."""
+        hosts = self.config.mail_hosts
+        return hosts[0].name if hosts else "HOSTNAME"
+
+
+SettingsT = TypeVar("SettingsT", bound=BaseModel)
+
+
+class Backend(Generic[SettingsT]):
     """A target: renders the model into the files of one program.
 
-    A backend whose files name directories or need host steps also has
-    ``directories(model, target) -> Sequence[Directory]`` and
-    ``host_steps(model, target) -> Sequence[GroupMember]``; one whose program can check
-    its config has ``checks(model, target, root) -> Sequence[str]`` (optional: most have
-    none).
+    A subclass sets ``name`` (its key under ``targets:``) and ``settings`` (the pydantic
+    model of that key: the ``targets:`` schema is derived from the registry), and
+    overrides what applies to it; the defaults say "nothing". Nothing outside the
+    backends names a target: the pipeline asks these attributes instead.
     """
 
     name: ClassVar[str]
+    settings: ClassVar[type[BaseModel]]
+    #: Set when `targets:` is absent from mailauth.yaml (bind: zone files by default).
+    default_on: ClassVar[bool] = False
+    #: Signs mail: needs the private keys (made only where a signer runs).
+    needs_private_keys: ClassVar[bool] = False
+    #: Publishes DNS: needs every public key (from the lock file) to write the records.
+    needs_public_keys: ClassVar[bool] = False
+    #: Connects the milters to the mail server (Postfix): tags the services to sign.
+    connects_milters: ClassVar[bool] = False
+    #: Its place in the milter chain, if it is a milter (``milter`` builds it).
+    milter_role: ClassVar[MilterRole | None] = None
+    #: Config files its distribution package installs, which a first apply may replace.
+    distribution_files: ClassVar[frozenset[str]] = frozenset()
+    #: Settings listing the clients whose mail it signs rather than verifies (lint XREF006).
+    trusted_host_lists: ClassVar[tuple[str, ...]] = ()
+    #: The command that makes the service read its new files (None: per file, see render).
+    reload: ClassVar[str | None] = None
 
-    def render(self, model: MailModel, target: Any) -> Sequence[Artifact]: ...
+    def milter(self, target: SettingsT, ctx: BuildContext) -> Milter | None:
+        """The milter this target runs, for the MTA to connect (see ``milter_role``)."""
+        return None
+
+    def check(self, target: SettingsT, ctx: BuildContext) -> Iterable[Problem]:
+        """What this target cannot do with the config, positioned; run after the milter
+        chain is built, so ``ctx.milters`` is complete."""
+        return ()
+
+    def render(self, model: MailModel, target: SettingsT) -> Sequence[Artifact]:
+        raise NotImplementedError
+
+    def directories(self, model: MailModel, target: SettingsT) -> Sequence[Directory]:
+        """Directories its files name, made by apply (a socket's, a pid file's)."""
+        return ()
+
+    def host_steps(self, model: MailModel, target: SettingsT) -> Sequence[GroupMember]:
+        """What apply cannot do by writing files (a group membership), checked by plan."""
+        return ()
+
+    def checks(self, model: MailModel, target: SettingsT, root: str) -> Sequence[str]:
+        """Commands that check its configs as written under ``root`` (``opendkim -n``)."""
+        return ()
 
 
 # -- what a generated file names on the host besides files (issue 12) -------------------------

@@ -20,10 +20,20 @@ from __future__ import annotations
 
 import posixpath
 import shlex
-from collections.abc import Mapping, Sequence
-from typing import ClassVar
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 
-from mailauth.backends.base import Artifact, EditContext, Edited, EditError, MissingHostFile
+from pydantic import AfterValidator, BaseModel, Field, model_validator
+
+from mailauth.backends.base import (
+    Artifact,
+    Backend,
+    BuildContext,
+    EditContext,
+    Edited,
+    EditError,
+    MissingHostFile,
+)
 from mailauth.backends.postfix_maincf import (
     MainCfError,
     decode_main_cf,
@@ -41,10 +51,84 @@ from mailauth.backends.postfix_mastercf import (
 )
 from mailauth.backends.postfix_milters import MILTER_LISTS, MilterOwnership, plan_milters
 from mailauth.compiler.model import MailModel, Milter
+from mailauth.schema import strings
 from mailauth.schema.strings import milter_socket
-from mailauth.schema.targets import PostfixTarget
+from mailauth.schema.targets import AbsPath, TargetSettings
+
+if TYPE_CHECKING:
+    from mailauth.schema.errors import Problem
 
 _CREATE_HINT = "or set targets.postfix.create: true"
+
+
+_SERVICE_KEY = r"^[A-Za-z0-9_.:-]+/(inet|unix|unix-dgram|fifo|pass)$"
+#: main.cf parameters mailauth shares with the host (postfix_milters): never under
+#: ``parameters``, which replace a value, where these are merged or kept.
+_MERGED = ("smtpd_milters", "non_smtpd_milters")
+_OWN_FIELDS = ("milter_default_action", "milter_protocol")
+
+
+class PostfixTarget(TargetSettings):
+    """Postfix: connect the milters in main.cf (and tag the submission services in
+    master.cf), or write a snippet and a postconf script for other tooling."""
+
+    mode: Literal["edit", "snippet"] = "edit"
+    main_cf: AbsPath = "/etc/postfix/main.cf"
+    master_cf: AbsPath | None = Field(
+        default=None,
+        description="the master.cf edited for the signing tag; default beside main_cf",
+    )
+    create: bool = Field(
+        default=False,
+        description="create main.cf/master.cf when the root has none (else an error: a "
+        "staging root must hold the host's files)",
+    )
+    snippet_file: AbsPath = "/etc/postfix/mailauth-main.cf"
+    script_file: AbsPath = "/etc/postfix/mailauth-postconf.sh"
+    chroot: bool = Field(
+        default=True, description="smtpd runs chrooted in queue_directory (Debian's default)"
+    )
+    queue_directory: AbsPath = "/var/spool/postfix"
+    milter_default_action: Literal["accept", "reject", "tempfail", "quarantine"] | None = Field(
+        default=None, description="null keeps the host's value (plan notes what it means)"
+    )
+    milter_protocol: Literal[2, 3, 4, 5, 6] | None = Field(
+        default=None, description="null keeps the host's value"
+    )
+    submission_services: list[Annotated[str, Field(pattern=_SERVICE_KEY)]] = Field(
+        default_factory=lambda: ["submission/inet", "submissions/inet"],
+        description="master.cf services (name/type) that get the signing tag when the signer "
+        "signs tagged mail only (dkimpy-milter); created from Debian's lines when absent",
+    )
+    sign_local_mail: bool = Field(
+        default=False,
+        description="also tag cleanup/unix in master.cf, so mail from local sendmail is signed",
+    )
+    parameters: dict[
+        Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$"), AfterValidator(strings.postfix_name)],
+        Annotated[str, AfterValidator(strings.postfix_value)],
+    ] = Field(
+        default_factory=dict,
+        description="other main.cf parameters to set; the host's value comes back when one "
+        "is removed here",
+    )
+
+    @model_validator(mode="after")
+    def _no_milter_override(self) -> PostfixTarget:
+        merged = sorted(set(_MERGED) & set(self.parameters))
+        if merged:
+            raise ValueError(
+                f"{', '.join(merged)}: mailauth merges its own milters into the host's list "
+                "and keeps the host's entries in place, so the list is not set here; list the "
+                "host's other milters in main.cf itself"
+            )
+        fields = sorted(set(_OWN_FIELDS) & set(self.parameters))
+        if fields:
+            raise ValueError(
+                f"{', '.join(fields)}: set it as targets.postfix.{fields[0]}, not under "
+                "parameters (unset, the host's value is kept)"
+            )
+        return self
 
 
 class MilterAddressError(ValueError):
@@ -308,10 +392,33 @@ def postconf_script(
     return "\n".join(out) + "\n"
 
 
-class PostfixBackend:
+class PostfixBackend(Backend[PostfixTarget]):
     """Postfix main.cf and master.cf."""
 
     name: ClassVar[str] = "postfix"
+    settings: ClassVar[type[BaseModel]] = PostfixTarget
+    connects_milters: ClassVar[bool] = True
+
+    def check(self, target: PostfixTarget, ctx: BuildContext) -> Iterable[Problem]:
+        """What Postfix cannot do with the milters: a ``milter_macro_daemon_name`` set by
+        hand where a signer needs its own; a socket it cannot reach (outside the chroot).
+        Checked here, with positions, so validate refuses what plan would."""
+        clash = "milter_macro_daemon_name"
+        for name, _, milter in ctx.milters:
+            if milter.inbound_daemon_name is not None and clash in target.parameters:
+                yield ctx.problem(
+                    ("targets", self.name, "parameters", clash),
+                    f"set by mailauth to {milter.inbound_daemon_name!r} "
+                    f"(targets.{name}.inbound_daemon_name): mail under that name is "
+                    "verified and never signed; remove it here: mailauth gives the submission "
+                    f"services `-o milter_macro_daemon_name={milter.submission_daemon_name}` "
+                    f"in master.cf (targets.{self.name}.submission_services)",
+                )
+        for name, _, milter in ctx.milters:
+            try:
+                postfix_address(milter, target)
+            except MilterAddressError as exc:
+                yield ctx.problem(("targets", name, "socket"), str(exc))
 
     def render(self, model: MailModel, target: PostfixTarget) -> Sequence[Artifact]:
         entries = milter_entries(model, target)

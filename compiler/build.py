@@ -5,8 +5,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Container, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from pydantic import BaseModel
+
+from mailauth.backends.base import Backend, BuildContext, MilterRole
 from mailauth.compiler.lint.reports import REPORT_RECORD, report_authorizations
 from mailauth.compiler.model import (
     DkimKey,
@@ -14,6 +17,7 @@ from mailauth.compiler.model import (
     MailModel,
     Milter,
     Record,
+    RecordPurpose,
     SoaModel,
     ZoneModel,
 )
@@ -99,14 +103,16 @@ class _ZoneBuilder:
         self.ttl = spec.ttl if spec is not None and spec.ttl is not None else default_ttl
         self.records: set[Record] = set()
 
-    def add(self, owner: str, rtype: str, value: str, ttl: int | None, purpose: str) -> None:
+    def add(
+        self, owner: str, rtype: str, value: str, ttl: int | None, purpose: RecordPurpose
+    ) -> None:
         self.records.add(
             Record(
                 _relative(owner, self.name),
                 rtype,
                 value,
                 ttl if ttl is not None else self.ttl,
-                purpose,  # type: ignore[arg-type]
+                purpose,
             )
         )
 
@@ -194,11 +200,6 @@ def build_model(loaded: LoadedConfig, keys: KeyIndex | None = None) -> MailModel
                 else:
                     at = ("zones", zi, "records", ri, "value")
                     problems.append(Problem(source.where(at), dotted(at), error))
-            if extra.type == "TXT" and config.targets.octodns is not None:
-                octodns_problem = _octodns_txt_problem(value)
-                if octodns_problem is not None:
-                    at = ("zones", zi, "records", ri, "value")
-                    problems.append(Problem(source.where(at), dotted(at), octodns_problem))
             builders[spec.name].add(owner, extra.type, value, extra.ttl, "extra")
 
     for host in config.mail_hosts:
@@ -233,7 +234,7 @@ def build_model(loaded: LoadedConfig, keys: KeyIndex | None = None) -> MailModel
         else:
             path = ("domains", domain_index[built.name])
         _check_conflicts(built, problems, source.where(path), dotted(path))
-    milters = _milters(loaded, domains, problems, notes)
+    milters = _targets(loaded, domains, problems, notes)
     if problems:
         raise ConfigError(problems)
     return MailModel(
@@ -277,33 +278,6 @@ def _domain(
     sel_path = ("domains", index, "dkim") if domain.dkim is not None else ("defaults", "dkim")
     resolved: list[DkimKey] = []
     for si, sel in enumerate(dkim.selectors):
-        if config.targets.opendkim is not None and sel.algorithm == "ed25519" and sel.sign:
-            path = (*sel_path, "selectors", si, "algorithm")
-            problems.append(
-                Problem(
-                    loaded.source.where(path),
-                    dotted(path),
-                    "OpenDKIM 2.11 cannot sign with Ed25519: sign with dkimpy-milter "
-                    "instead (replace targets.opendkim with targets.dkimpy_milter, which "
-                    "signs with RSA and Ed25519 side by side), or set `sign: false` on this "
-                    "selector to only publish it",
-                )
-            )
-        if config.targets.dkimpy_milter is not None and sel.sign:
-            twin = next(
-                (s for s in dkim.selectors[:si] if s.sign and s.algorithm == sel.algorithm), None
-            )
-            if twin is not None:
-                path = (*sel_path, "selectors", si)
-                problems.append(
-                    Problem(
-                        loaded.source.where(path),
-                        dotted(path),
-                        f"dkimpy-milter signs with one {sel.algorithm} key per domain and "
-                        f"selector {twin.name!r} already does for {domain.name}: set "
-                        "`sign: false` on one of them (it stays published, as for a rotation)",
-                    )
-                )
         public = sel.public_key
         known = keys.get((domain.name, sel.name))
         if known is not None:
@@ -347,177 +321,40 @@ def _domain(
     return DomainModel(name=domain.name, zone=zb.name, spf=spf, dmarc=dmarc, keys=tuple(resolved))
 
 
-def _signing_algorithms(domain: DomainModel) -> tuple[str, ...]:
-    return tuple(sorted({k.algorithm for k in domain.keys if k.sign}))
-
-
-def _dkimpy_tables_fit(
-    loaded: LoadedConfig, domains: list[DomainModel], problems: list[Problem]
-) -> None:
-    """dkimpy-milter 1.2 looks every signing domain up in KeyTable AND KeyTableEd25519.
-
-    It stops with a KeyError on the mail of a domain missing from one of them, so when
-    both tables are written every signing domain needs both algorithms.
-    """
-    signing = [(i, d, _signing_algorithms(d)) for i, d in enumerate(domains)]
-    if len({alg for _, _, algs in signing for alg in algs}) < 2:
-        return
-    for index, domain, algs in signing:
-        if not algs or len(algs) == 2:
-            continue
-        other = next(d for _, d, theirs in signing if theirs and theirs != algs)
-        missing = "ed25519" if algs == ("rsa",) else "rsa"
-        path = ("domains", index, "name")
-        problems.append(
-            Problem(
-                loaded.source.where(("domains", index)),
-                dotted(path),
-                f"{domain.name} signs only with {algs[0]} while {other.name} signs with "
-                f"{missing}; dkimpy-milter 1.2 looks each signing domain up in both KeyTable "
-                "and KeyTableEd25519 and fails on mail of a domain missing from one: give "
-                f"{domain.name} a signing {missing} selector too, or stop signing with "
-                f"{missing} elsewhere (`sign: false` on those selectors)",
-            )
-        )
-
-
-def _authserv_default(config: Config) -> str:
-    """The host's authserv-id: its first mail host, else the name gethostname() gives."""
-    return config.mail_hosts[0].name if config.mail_hosts else "HOSTNAME"
-
-
-def _milters(
+def _targets(
     loaded: LoadedConfig, domains: list[DomainModel], problems: list[Problem], notes: list[str]
 ) -> tuple[Milter, ...]:
-    """The milter chain in the order mail passes: the signer, then OpenDMARC."""
-    config = loaded.config
-    targets = config.targets
-    where = loaded.source.where
-    signer: Milter | None = None
-    if targets.opendkim is not None and targets.dkimpy_milter is not None:
-        problems.append(
-            Problem(
-                where(("targets", "dkimpy_milter")),
-                "targets.dkimpy_milter",
-                "targets.opendkim and targets.dkimpy_milter are both set: choose one signer "
-                "(both would sign and verify the same mail); dkimpy-milter if any selector "
-                "is ed25519, otherwise either",
-            )
-        )
-    elif targets.opendkim is not None:
-        signer = Milter(name="opendkim", socket=targets.opendkim.socket)
-    elif targets.dkimpy_milter is not None:
-        dkimpy = targets.dkimpy_milter
-        signs = "s" in dkimpy.mode
-        signer = Milter(
-            name="dkimpy-milter",
-            socket=dkimpy.socket,
-            authserv_id=dkimpy.authserv_id or _authserv_default(config),
-            inbound_daemon_name=dkimpy.inbound_daemon_name if signs else None,
-            submission_daemon_name=dkimpy.submission_daemon_name if signs else None,
-        )
-        if signs:
-            _dkimpy_tables_fit(loaded, domains, problems)
-            if targets.postfix is None:
-                # With targets.postfix, master.cf gets the tag (backends/postfix.py).
-                notes.append(
-                    "dkimpy-milter signs only mail that Postfix tags as submitted: in "
-                    "master.cf, give the submission service `-o milter_macro_daemon_name="
-                    f"{dkimpy.submission_daemon_name}` (and the cleanup service too, to sign "
-                    "mail from local programs); everything else is verified, never signed"
-                )
-        clash = "milter_macro_daemon_name"
-        if signs and targets.postfix is not None and clash in targets.postfix.parameters:
-            path = ("targets", "postfix", "parameters", clash)
+    """The milter chain in the order mail passes (each role once: the signer, then the
+    DMARC verifier), then every configured target's own checks (backends/*.py)."""
+    configured = list(loaded.config.targets.configured())
+    ctx = BuildContext(
+        loaded=loaded,
+        domains=domains,
+        notes=notes,
+        configured=tuple(name for name, _, _ in configured),
+        has_mta=any(backend.connects_milters for _, backend, _ in configured),
+    )
+    by_role: dict[MilterRole, list[tuple[str, Backend[Any], BaseModel]]] = {}
+    for name, backend, settings in configured:
+        if backend.milter_role is not None:
+            by_role.setdefault(backend.milter_role, []).append((name, backend, settings))
+    for role in sorted(by_role, key=lambda r: r.order):
+        filling = by_role[role]
+        first = filling[0][0]
+        for other, _, _ in filling[1:]:
             problems.append(
-                Problem(
-                    where(path),
-                    dotted(path),
-                    f"set by mailauth to {dkimpy.inbound_daemon_name!r} "
-                    "(targets.dkimpy_milter.inbound_daemon_name): mail under that name is "
-                    "verified and never signed; remove it here: mailauth gives the submission "
-                    f"services `-o milter_macro_daemon_name={dkimpy.submission_daemon_name}` "
-                    "in master.cf (targets.postfix.submission_services)",
+                ctx.problem(
+                    ("targets", other),
+                    f"targets.{first} and targets.{other} are both set: choose one "
+                    f"{role.what} ({role.why}); {role.hint}",
                 )
             )
-    chain = [signer] if signer is not None else []
-    if targets.opendmarc is not None:
-        chain.append(_opendmarc_milter(config, signer, notes))
-    _check_postfix_reach(loaded, chain, problems)
-    return tuple(chain)
-
-
-_MILTER_TARGETS = {
-    "opendkim": "opendkim",
-    "dkimpy-milter": "dkimpy_milter",
-    "opendmarc": "opendmarc",
-}
-
-
-def _check_postfix_reach(
-    loaded: LoadedConfig, chain: list[Milter], problems: list[Problem]
-) -> None:
-    """Each milter socket can be written into smtpd_milters (inside the chroot, say).
-
-    Checked here, with the socket's position, so validate refuses what plan would.
-    """
-    from mailauth.backends.postfix import MilterAddressError, postfix_address
-
-    postfix = loaded.config.targets.postfix
-    if postfix is None:
-        return
-    for milter in chain:
-        try:
-            postfix_address(milter, postfix)
-        except MilterAddressError as exc:
-            path = ("targets", _MILTER_TARGETS[milter.name], "socket")
-            problems.append(Problem(loaded.source.where(path), dotted(path), str(exc)))
-
-
-def _opendmarc_milter(config: Config, signer: Milter | None, notes: list[str]) -> Milter:
-    """OpenDMARC after the signer, trusting the signer's authserv-id."""
-    targets = config.targets
-    assert targets.opendmarc is not None
-    dmarc = targets.opendmarc
-    own = dmarc.authserv_id or (
-        signer.authserv_id if signer is not None and signer.authserv_id else None
-    )
-    own = own or _authserv_default(config)
-    trusted = [own]
-    if signer is not None and signer.authserv_id is not None:
-        trusted.append(signer.authserv_id)
-    elif signer is not None:
-        # OpenDKIM writes its results under the MTA's host name (Postfix myhostname).
-        trusted += [host.name for host in config.mail_hosts]
-        if not config.mail_hosts:
-            notes.append(
-                "opendmarc: OpenDKIM writes Authentication-Results under Postfix's "
-                "myhostname; add that name to targets.opendmarc.trusted_authserv_ids"
-            )
-    trusted += dmarc.trusted_authserv_ids
-    unique: list[str] = []
-    for name in trusted:
-        if name.lower() not in (u.lower() for u in unique):
-            unique.append(name)
-    if signer is None:
-        notes.append(
-            "opendmarc runs without a DKIM verifier before it: it sees no DKIM results, "
-            "so only SPF can make mail pass DMARC"
-        )
-    return Milter(
-        name="opendmarc",
-        socket=dmarc.socket,
-        authserv_id=own,
-        trusted_authserv_ids=tuple(unique),
-    )
-
-
-def _octodns_txt_problem(value: str) -> str | None:
-    """Why octodns's TXT notation cannot carry ``value`` (found here, not at plan)."""
-    from mailauth.backends.octodns import escape_txt
-
-    try:
-        escape_txt(value)
-    except ValueError as exc:
-        return f"{exc}; targets.octodns publishes this zone"
-    return None
+        if len(filling) > 1:
+            continue
+        name, backend, settings = filling[0]
+        milter = backend.milter(settings, ctx)
+        if milter is not None:
+            ctx.milters.append((name, role, milter))
+    for _, backend, settings in configured:
+        problems.extend(backend.check(settings, ctx))
+    return tuple(milter for _, _, milter in ctx.milters)

@@ -283,7 +283,7 @@ def keys_generate(
         raise typer.Exit(1)
     if not driver.has_signer(job):
         _err(
-            "error: no signer (opendkim or dkimpy_milter) under `targets:`; "
+            f"error: no signer ({' or '.join(driver.SIGNERS)}) under `targets:`; "
             "keys are made on the mail host"
         )
         raise typer.Exit(1)

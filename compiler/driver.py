@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from mailauth.backends import REGISTRY
 from mailauth.compiler.apply import LOCK_NAME, sweep_key_temps, write_plan
 from mailauth.compiler.build import build_model
 from mailauth.compiler.checksum import check, check_realised, plan_checksum
@@ -63,10 +64,10 @@ def open_job(config: Path, root: Path | None, targets: Sequence[str] | None) -> 
     return Job(loaded, resolve_root(loaded, root), tuple(selected_targets(loaded.config, targets)))
 
 
-SIGNERS = ("opendkim", "dkimpy_milter")
+SIGNERS = tuple(name for name, b in REGISTRY.items() if b.needs_private_keys)
 #: From this many zones on, plan runs the policy rules in a forked child (compiler/forked.py).
 PARALLEL_MIN = 1000
-DNS_TARGETS = ("bind", "octodns")
+DNS_TARGETS = tuple(name for name, b in REGISTRY.items() if b.needs_public_keys)
 
 
 def located(job: Job, exc: PlanError) -> ConfigError | PlanError:
@@ -83,7 +84,7 @@ def check_render(job: Job, model: MailModel, keys: KeyPhase) -> None:
     calls valid does not then fail plan for its own content."""
     try:
         config = job.loaded.config
-        configured = [t for t in job.targets if getattr(config.targets, t, None) is not None]
+        configured = [t for t in job.targets if config.targets.settings(t) is not None]
         pairs = [*render_all(model, config, configured), *keys.artifacts]
         check_claims(job.root, job.loaded.config, pairs, model_key_files(model))
     except PlanError as exc:

@@ -7,11 +7,14 @@ in, what a DMARC record says) is decided once, here, and never re-derived per ta
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 from mailauth.schema.rrtypes import OTHER_ORDER, SORT_ORDER
 
+#: Why a record is in a zone: the closed set every zone renderer must place (bind.py's
+#: SECTIONS; tests/test_targets_registry.py checks each renderer handles each one).
 RecordPurpose = Literal["ns", "mx", "host", "spf", "dkim", "dmarc", "extra"]
+RECORD_PURPOSES: tuple[RecordPurpose, ...] = get_args(RecordPurpose)
 
 
 @dataclass(frozen=True, order=True)

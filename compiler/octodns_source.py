@@ -43,10 +43,11 @@ from typing import Any, ClassVar
 from octodns.record import Record as OctodnsRecord  # type: ignore[import-untyped,import-not-found,unused-ignore]
 from octodns.source.base import BaseSource  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
-from mailauth.backends.octodns import OCTODNS_TYPES, zone_data
+from mailauth.backends.octodns import zone_data
 from mailauth.compiler.driver import checked_model, open_job
 from mailauth.compiler.model import MailModel
 from mailauth.schema.errors import ConfigError
+from mailauth.schema.rrtypes import OCTODNS_TYPES
 
 
 class MailauthSourceError(Exception):

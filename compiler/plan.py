@@ -22,6 +22,8 @@ from datetime import date
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
+from pydantic import BaseModel
+
 from mailauth.backends import REGISTRY, Artifact, EditContext, EditError, MissingHostFile
 from mailauth.backends.base import Directory, GroupMember
 from mailauth.compiler.fsio import UnsafePath, check_path, read_checked
@@ -49,16 +51,6 @@ class PlanError(Exception):
         self.message = message
         self.field = field
 
-
-#: Existing files at these paths may be replaced by the target that names them on a first
-#: run (no manifest entry yet): the config file the Debian package installs, which a
-#: Debian admin expects mailauth to take over. Any other existing file that mailauth did
-#: not write is refused. A backend may declare its own as ``distribution_files``.
-DISTRIBUTION_FILES: dict[str, frozenset[str]] = {
-    "opendkim": frozenset({"/etc/opendkim.conf"}),
-    "opendmarc": frozenset({"/etc/opendmarc.conf"}),
-    "dkimpy_milter": frozenset({"/etc/dkimpy-milter/dkimpy-milter.conf"}),
-}
 
 _PEM_PRIVATE = re.compile(rb"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----|PuTTY-User-Key-File-")
 _BASE64_TOKEN = re.compile(rb"\s*[A-Za-z0-9+/]{40,90}={0,2}\s*")
@@ -107,11 +99,12 @@ def shell_safe(command: str) -> bool:
 
 
 def distribution_files(target: str) -> frozenset[str]:
-    """The known config files of ``target`` it may take over (see DISTRIBUTION_FILES)."""
-    declared = getattr(REGISTRY.get(target), "distribution_files", None)
-    if isinstance(declared, frozenset | set | tuple | list):
-        return frozenset(str(p) for p in declared)
-    return DISTRIBUTION_FILES.get(target, frozenset())
+    """Existing files ``target`` may replace on a first run (no manifest entry yet): the
+    config its Debian package installs, which an admin expects mailauth to take over
+    (``Backend.distribution_files``). Any other existing file mailauth did not write is
+    refused. ``target`` may also be "keys" or "state", which take over nothing."""
+    backend = REGISTRY.get(target)
+    return backend.distribution_files if backend is not None else frozenset()
 
 
 @dataclass(frozen=True, init=False)
@@ -366,7 +359,7 @@ def _ordered(artifacts: Sequence[Artifact]) -> list[Artifact]:
 
 def selected_targets(config: Config, wanted: Iterable[str] | None) -> list[str]:
     """The targets set in the config, narrowed to ``wanted`` when given."""
-    configured = [name for name in REGISTRY if getattr(config.targets, name, None) is not None]
+    configured = [name for name, _, _ in config.targets.configured()]
     if wanted is None:
         return configured
     wanted = list(wanted)
@@ -398,7 +391,7 @@ def render_all(
     claimed: dict[str, str] = {}
     for name in targets:
         try:
-            rendered = REGISTRY[name].render(model, getattr(config.targets, name))
+            rendered = REGISTRY[name].render(model, _settings(config, name))
         except ValueError as exc:
             raise PlanError(f"targets.{name}: {exc}", ("targets", name)) from None
         for artifact in rendered:
@@ -589,7 +582,7 @@ def compute_plan(
     Reads only regular files reached without a symlink under the root (fsio.check_path),
     and shows the old content of a file only when mailauth wrote it (the manifest says
     so), edits it by design (``owned=False``: main.cf, a hand-kept zone), or it is the
-    target's own distribution config (DISTRIBUTION_FILES). Any other existing file at a
+    target's own distribution config (``distribution_files``). Any other existing file at a
     target path is refused unread into the plan: it could be anything, a private key too.
     """
     pairs = [*render_all(model, config, targets), *extra]
@@ -706,9 +699,17 @@ def compute_plan(
         notes=[*model.notes, *dict.fromkeys(notes)],
         absent=absent,
         directories=planned_dirs,
-        host_steps=host_steps(root, _declared(model, config, targets, "host_steps")),
+        host_steps=host_steps(root, _host_steps(model, config, targets)),
         checks=_checks(model, config, targets, root),
     )
+
+
+def _settings(config: Config, name: str) -> BaseModel:
+    """The settings of a selected target (selected_targets keeps only those set)."""
+    settings = config.targets.settings(name)
+    if settings is None:
+        raise PlanError(f"targets.{name}: not set under `targets:` in the file", ("targets",))
+    return settings
 
 
 def _checks(model: MailModel, config: Config, targets: Sequence[str], root: Path) -> list[str]:
@@ -716,21 +717,18 @@ def _checks(model: MailModel, config: Config, targets: Sequence[str], root: Path
     those that run nothing but what they name (shell_safe)."""
     found: list[str] = []
     for name in targets:
-        method = getattr(REGISTRY[name], "checks", None)
-        if method is not None:
-            found += method(model, getattr(config.targets, name), str(root))
+        found += REGISTRY[name].checks(model, _settings(config, name), str(root))
     return [c for c in found if shell_safe(c.replace(" | ", " && "))]
 
 
-def _declared(
-    model: MailModel, config: Config, targets: Sequence[str], what: str
+def _host_steps(
+    model: MailModel, config: Config, targets: Sequence[str]
 ) -> list[tuple[str, GroupMember]]:
-    """What the targets' backends declare with their optional ``what`` method."""
+    """The host steps the targets' backends declare, with the target of each."""
     found: list[tuple[str, GroupMember]] = []
     for name in targets:
-        method = getattr(REGISTRY[name], what, None)
-        if method is not None:
-            found += [(name, item) for item in method(model, getattr(config.targets, name))]
+        backend = REGISTRY[name]
+        found += [(name, step) for step in backend.host_steps(model, _settings(config, name))]
     return found
 
 
@@ -746,9 +744,7 @@ def _directories(
     that is also a file's path is refused, as two claims of one place are."""
     wanted: list[tuple[str, Directory]] = []
     for name in targets:
-        method = getattr(REGISTRY[name], "directories", None)
-        if method is not None:
-            wanted += [(name, d) for d in method(model, getattr(config.targets, name))]
+        wanted += [(name, d) for d in REGISTRY[name].directories(model, _settings(config, name))]
     files = {a.path: name for name, a in pairs if a.rooted}
     for name, want in wanted:
         host_path(root, want.path)

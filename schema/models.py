@@ -8,7 +8,8 @@ Field names follow the record tags admins already know (``p``, ``sp``, ``adkim``
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -17,21 +18,15 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationInfo,
+    create_model,
     field_validator,
     model_validator,
 )
 
+from mailauth.backends import REGISTRY, Backend
 from mailauth.schema import names, strings
 from mailauth.schema.rrtypes import EXTRA_TYPES, TYPES
-from mailauth.schema.targets import (
-    DkimpyMilterTarget,
-    KeyStore,
-    OctodnsTarget,
-    OpenDkimTarget,
-    OpenDmarcTarget,
-    PostfixTarget,
-    State,
-)
+from mailauth.schema.targets import KeyStore, State
 
 SCHEMA_VERSION = 1
 
@@ -53,12 +48,6 @@ FilePath = Annotated[str, AfterValidator(lambda v: names.safe_text(v, what="path
 HostPath = Annotated[str, AfterValidator(strings.host_path)]
 LockFile = Annotated[str, AfterValidator(lambda v: strings.local_file(v, "lock_file"))]
 SpfCacheFile = Annotated[str, AfterValidator(lambda v: strings.local_file(v, "spf_cache"))]
-ZoneTemplate = Annotated[
-    str,
-    AfterValidator(
-        lambda v: strings.path_template(v, ("zone",), {"zone": "example.org"}, what="path")
-    ),
-]
 
 # One TXT record longer than this is refused: answers that large need TCP, and many
 # resolvers and receivers give up on them (RFC 6376 3.6.2.2 and RFC 7208 3.4 ask for
@@ -386,32 +375,43 @@ class Domain(StrictModel):
     )
 
 
-class BindTarget(StrictModel):
-    """Where the BIND zone files go (paths are under --root)."""
+class TargetsBase(StrictModel):
+    """What code asks of ``targets:``: which targets are set, and each one's settings.
 
-    directory: HostPath = "/var/named"
-    zone_file: ZoneTemplate = Field(default="zone.{zone}", description="{zone} is the zone name")
-    include_file: ZoneTemplate = Field(
-        default="mailauth.{zone}.inc", description="{zone} is the zone name"
-    )
-    named_conf: HostPath | None = Field(
-        default="/etc/named/mailauth.zones.conf",
-        description="zone statements to `include` from named.conf; null to skip",
-    )
-    named_directory: HostPath | None = Field(
-        default=None,
-        description="named.conf's options { directory }: where a relative $INCLUDE in a "
-        "hand-kept zone starts (absolute $INCLUDE paths need nothing)",
-    )
+    The fields themselves come from the backends' registry (``Targets`` below), so code
+    outside the backends never names a target.
+    """
+
+    def settings(self, name: str) -> BaseModel | None:
+        """The settings of target ``name``; None when it is not set (or not a target)."""
+        value = getattr(self, name, None) if name in REGISTRY else None
+        return value if isinstance(value, BaseModel) else None
+
+    def configured(self) -> Iterator[tuple[str, Backend[Any], BaseModel]]:
+        """The targets set in the file, in registry order, with their backend."""
+        for name, backend in REGISTRY.items():
+            value = self.settings(name)
+            if value is not None:
+                yield name, backend, value
 
 
-class Targets(StrictModel):
-    bind: BindTarget | None = None
-    opendkim: OpenDkimTarget | None = None
-    postfix: PostfixTarget | None = None
-    octodns: OctodnsTarget | None = None
-    dkimpy_milter: DkimpyMilterTarget | None = None
-    opendmarc: OpenDmarcTarget | None = None
+def targets_model(registry: dict[str, Backend[Any]]) -> type[TargetsBase]:
+    """The ``targets:`` model of a registry: one optional key per backend, its settings."""
+    fields: dict[str, Any] = {
+        name: (backend.settings | None, None) for name, backend in registry.items()
+    }
+    return create_model("Targets", __base__=TargetsBase, __module__=__name__, **fields)
+
+
+def _default_targets() -> TargetsBase:
+    """``targets:`` when the file has none: the backends on by default (bind's zones)."""
+    return Targets(**{n: b.settings() for n, b in REGISTRY.items() if b.default_on})
+
+
+if TYPE_CHECKING:
+    Targets = TargetsBase
+else:
+    Targets = targets_model(REGISTRY)
 
 
 class Config(StrictModel):
@@ -433,4 +433,4 @@ class Config(StrictModel):
         "file; written by `mailauth spf refresh`; commit it",
     )
     state: State = Field(default_factory=State)
-    targets: Targets = Field(default_factory=lambda: Targets(bind=BindTarget()))
+    targets: Targets = Field(default_factory=_default_targets)

@@ -39,17 +39,18 @@ from support import (
 from mailauth.backends import REGISTRY
 from mailauth.backends.dkimpy_milter import (
     DkimpyMilterBackend,
+    DkimpyMilterTarget,
     render_key_table,
     render_signing_table,
 )
 from mailauth.backends.dkimpy_milter import render_conf as render_dkimpy
+from mailauth.backends.opendmarc import OpenDmarcTarget
 from mailauth.backends.opendmarc import render_conf as render_opendmarc
 from mailauth.backends.postfix import milter_entries, milter_settings
 from mailauth.compiler.build import build_model
 from mailauth.compiler.driver import SIGNERS
 from mailauth.compiler.model import MailModel
 from mailauth.schema.errors import ConfigError
-from mailauth.schema.targets import DkimpyMilterTarget, OpenDmarcTarget
 from mailauth.schema.validate import LoadedConfig, load_config
 
 DOMAINS = ("slackbox.fr", "unixbox.fr")

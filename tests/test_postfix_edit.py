@@ -19,10 +19,9 @@ import pytest
 from support import require_binary
 
 from mailauth.backends import REGISTRY, Artifact, EditContext, Edited, MissingHostFile
-from mailauth.backends.postfix import edit_main_cf, edit_master_cf
+from mailauth.backends.postfix import PostfixTarget, edit_main_cf, edit_master_cf
 from mailauth.backends.postfix_maincf import get_parameters, remove_parameters, set_parameters
 from mailauth.compiler.model import MailModel, Milter
-from mailauth.schema.targets import PostfixTarget
 
 FIXTURES = Path(__file__).parent / "fixtures" / "debian"
 STOCK_MAIN = (FIXTURES / "main.cf").read_text()

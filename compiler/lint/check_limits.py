@@ -26,14 +26,11 @@ def check(ctx: Context) -> None:
                 f"{dkim.owner}: the DKIM record is {size} octets long, over {LONG_RECORD}",
                 domain=dkim.domain,
             )
-    targets = ctx.config.targets
-    lists: list[tuple[str, str, list[str]]] = []
-    if targets.opendkim is not None:
-        lists.append(("opendkim", "trusted_hosts", list(targets.opendkim.trusted_hosts)))
-    if targets.dkimpy_milter is not None:
-        lists.append(
-            ("dkimpy_milter", "internal_hosts", list(targets.dkimpy_milter.internal_hosts))
-        )
+    lists: list[tuple[str, str, list[str]]] = [
+        (name, key, list(getattr(settings, key)))
+        for name, backend, settings in ctx.config.targets.configured()
+        for key in backend.trusted_host_lists
+    ]
     for target, key, hosts in lists:
         for index, host in enumerate(hosts):
             try:
