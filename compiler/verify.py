@@ -46,10 +46,8 @@ import dns.resolver
 from dns.rdtypes.ANY.TXT import TXT
 
 from mailauth.backends.zonefile import split_txt
-from mailauth.compiler.build import build_model
-from mailauth.compiler.driver import Job
-from mailauth.compiler.keys import lock_path, resolve_keys
-from mailauth.compiler.lockfile import Lock, read_lock
+from mailauth.compiler.driver import Job, prepare
+from mailauth.compiler.lockfile import Lock
 from mailauth.compiler.model import DkimKey, MailModel, Record, ZoneModel
 from mailauth.compiler.plan import PlanError
 from mailauth.schema.errors import ConfigError
@@ -493,11 +491,10 @@ def as_json(report: VerifyReport) -> str:
 def expected_state(job: Job) -> tuple[MailModel, Lock]:
     """The model as DNS should publish it, with public keys only (no signer, no new keys)."""
     today = datetime.now(UTC).date()
-    keys = resolve_keys(job.loaded, job.root, signer=False, generate=False, today=today)
-    model = build_model(job.loaded, keys.index)
+    model, keys = prepare(job, today, generate=False, signer=False, dns=True)
     notes = tuple(n for n in keys.notes if not n.startswith("keys."))
     model = replace(model, notes=(*notes, *model.notes))
-    return model, read_lock(lock_path(job.loaded))
+    return model, job.inputs.lock.entries
 
 
 def run_verify(

@@ -81,21 +81,14 @@ def _model(
 ) -> tuple[MailModel | None, Mapping[tuple[str, str], KnownKey], list[Problem]]:
     """Build as plan does, but never insist on private keys: lint checks the file."""
     from mailauth.compiler import driver
-    from mailauth.compiler.build import build_model
-    from mailauth.compiler.keys import resolve_keys
 
     today = datetime.now(UTC).date()
     try:
         try:
-            keys = resolve_keys(
-                job.loaded, job.root, signer=driver.has_signer(job), generate=False,
-                today=today, dns=False,
-            )  # fmt: skip
+            model, keys = driver.prepare(job, today, generate=False, dns=False)
         except ConfigError:
-            keys = resolve_keys(
-                job.loaded, job.root, signer=False, generate=False, today=today, dns=False
-            )
-        return build_model(job.loaded, keys.index), keys.index, []
+            model, keys = driver.prepare(job, today, generate=False, signer=False, dns=False)
+        return model, keys.index, []
     except ConfigError as exc:
         return None, {}, exc.problems
 
@@ -216,8 +209,11 @@ def lint_file(
         if report.findings:  # build says the same in its own words: keep the rule's
             problems = [p for p in problems if " SPF records; " not in p.message]
         return report, problems
+    inputs = loaded_job.inputs
     try:
-        return lint(loaded_job.loaded, model, keys, live=live), []
+        cache = inputs.spf_cache.answers()
+        lock = inputs.lock.entries
+        return lint(inputs.loaded, model, keys, lock=lock, cache=cache, live=live), []
     except ConfigError as exc:  # an unreadable lock or SPF cache file
         return Report(), exc.problems
 
@@ -262,13 +258,12 @@ def spf_budget(
     """Print the DNS lookup tree of every SPF record; exit 1 if one is over a limit."""
     from mailauth.compiler.lint.inventory import build_inventory
     from mailauth.compiler.spf.budget import count, render
-    from mailauth.compiler.spf.cache import cache_path, read_cache
     from mailauth.compiler.spf.dnsview import CacheView, ChainView, ModelView
 
     job, model = _built(config)
     live = _live(resolve, nameserver)
     try:
-        cache = read_cache(cache_path(job.loaded))
+        cache = job.inputs.spf_cache.answers()
     except ConfigError as exc:
         _fail(exc.problems)
     view = ChainView([ModelView(model), live if live is not None else CacheView(cache)])
@@ -341,7 +336,7 @@ def spf_refresh(
 
     Exit 0 when the cache is up to date or was rewritten; with --check, 2 when it is stale.
     """
-    from mailauth.compiler.spf.cache import cache_path, read_cache, render_cache, write_cache
+    from mailauth.compiler.spf.cache import cache_path, render_cache, write_cache
 
     job, model = _built(config)
     live = _live(True, nameserver)
@@ -354,7 +349,7 @@ def spf_refresh(
         raise typer.Exit(1)
     path = cache_path(job.loaded)
     try:
-        old = read_cache(path)
+        old = job.inputs.spf_cache.answers()  # as read when the command started
     except ConfigError:
         old = {}
     before, after = render_cache(old), render_cache(live.answers)
