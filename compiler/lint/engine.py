@@ -206,6 +206,7 @@ def lint(
         check_spf,
         check_xref,
     )
+
     inventory = build_inventory(loaded.config, model)
     sources: list[DnsView] = [ModelView(model)]
     sources.append(live if live is not None else CacheView(cache))
