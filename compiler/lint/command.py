@@ -15,11 +15,11 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mailauth.schema.errors import ConfigError, Problem
+from mailauth.schema.errors import ConfigError, MailauthError, Problem
 
 if TYPE_CHECKING:
     from mailauth.compiler import driver
@@ -61,19 +61,10 @@ def _err(message: str) -> None:
     typer.echo(message, err=True)
 
 
-def _fail(problems: Sequence[Problem]) -> NoReturn:
-    for problem in problems:
-        _err(f"error: {problem}")
-    raise typer.Exit(1)
-
-
 def _job(config: Path) -> driver.Job:
     from mailauth.compiler import driver
 
-    try:
-        return driver.open_job(config, None, None)
-    except ConfigError as exc:
-        _fail(exc.problems)
+    return driver.open_job(config, None, None)  # its errors: compiler/cli.py prints them
 
 
 def _model(
@@ -132,8 +123,7 @@ def _live(resolve: bool, nameserver: list[str] | None) -> LiveView | None:
     try:
         servers = [parse_nameserver(n) for n in nameserver or []]
     except ValueError as exc:
-        _err(f"error: --nameserver: {exc}")
-        raise typer.Exit(1) from None
+        raise MailauthError(f"--nameserver: {exc}") from None
     return LiveView(servers)
 
 
@@ -229,10 +219,7 @@ def lint_command(
 ) -> None:
     """Check mailauth.yaml against the RFC rules; exit 0 without errors, 1 with (docs/rules.md)."""
     live = _live(resolve, nameserver)
-    try:
-        report, problems = lint_file(config, live=live)
-    except ConfigError as exc:
-        _fail(exc.problems)
+    report, problems = lint_file(config, live=live)
     if strict:
         report = report.strict()
     if format is LintFormat.json:
@@ -246,7 +233,7 @@ def _built(config: Path) -> tuple[driver.Job, MailModel]:
     job = _job(config)
     model, _, problems = _model(job)
     if model is None:
-        _fail(problems)
+        raise ConfigError(problems)
     return job, model
 
 
@@ -262,10 +249,7 @@ def spf_budget(
 
     job, model = _built(config)
     live = _live(resolve, nameserver)
-    try:
-        cache = job.inputs.spf_cache.answers()
-    except ConfigError as exc:
-        _fail(exc.problems)
+    cache = job.inputs.spf_cache.answers()
     view = ChainView([ModelView(model), live if live is not None else CacheView(cache)])
     inventory = build_inventory(job.loaded.config, model)
     own = {s.owner for s in inventory.spf}
