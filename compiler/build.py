@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from mailauth.backends.base import Backend, BuildContext, MilterRole
-from mailauth.compiler.lint.reports import REPORT_RECORD, report_authorizations
+from mailauth.compiler.dmarc_reports import REPORT_RECORD, report_authorizations
 from mailauth.compiler.model import (
     DkimKey,
     DomainModel,
@@ -22,6 +22,7 @@ from mailauth.compiler.model import (
     ZoneModel,
 )
 from mailauth.compiler.records import dkim_text, dmarc_text, spf_text
+from mailauth.compiler.spf.cache import NO_CACHE, SpfCache
 from mailauth.compiler.spf.flatten import published_spf
 from mailauth.schema.errors import ConfigError, Problem
 from mailauth.schema.models import Config, Dkim, DkimSelector, Dmarc, Domain, Spf, Zone
@@ -166,8 +167,14 @@ def _check_conflicts(zone: ZoneModel, problems: list[Problem], where: str, field
             )
 
 
-def build_model(loaded: LoadedConfig, keys: KeyIndex | None = None) -> MailModel:
-    """Resolve the config into records and keys; raises ConfigError on cross-field problems."""
+def build_model(
+    loaded: LoadedConfig, keys: KeyIndex | None = None, spf_cache: SpfCache = NO_CACHE
+) -> MailModel:
+    """Resolve the config into records and keys; raises ConfigError on cross-field problems.
+
+    Pure: everything it needs from disk (public keys, the SPF cache) comes in as read by
+    compiler/inputs.py, so building twice gives the same model and touches no file.
+    """
     config: Config = loaded.config
     source = loaded.source
     keys = keys or {}
@@ -215,7 +222,9 @@ def build_model(loaded: LoadedConfig, keys: KeyIndex | None = None) -> MailModel
     for di, domain in enumerate(config.domains):
         zb = builder_for(domain.name)
         ttl = domain.ttl
-        domains.append(_domain(config, domain, di, zb, ttl, keys, notes, problems, loaded))
+        domains.append(
+            _domain(config, domain, di, zb, ttl, keys, notes, problems, loaded, spf_cache)
+        )
     # DMARC reports to another organisation whose zone is written here: authorise them.
     for owner in report_authorizations([(d.name, d.dmarc) for d in domains], list(builders)):
         builder_for(owner).add(owner, "TXT", REPORT_RECORD, None, "dmarc")
@@ -256,10 +265,11 @@ def _domain(
     notes: list[str],
     problems: list[Problem],
     loaded: LoadedConfig,
+    spf_cache: SpfCache,
 ) -> DomainModel:
     merged_spf = _merge(config.defaults.spf, domain.spf)
     # Opted-in includes become ip4/ip6 terms (and _spfN records) from the SPF cache.
-    spf, chain = published_spf(loaded, domain.name, merged_spf, spf_text(merged_spf))
+    spf, chain = published_spf(spf_cache, domain.name, merged_spf, spf_text(merged_spf))
     dmarc = dmarc_text(_merge(config.defaults.dmarc, domain.dmarc))
     zb.add(domain.name, "TXT", spf, ttl, "spf")
     for owner, text in chain:

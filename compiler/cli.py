@@ -1,4 +1,10 @@
-"""The ``mailauth`` command. Exit status: 0 nothing to do / ok, 2 changes pending, 1 error."""
+"""The ``mailauth`` command. Exit status: 0 nothing to do / ok, 2 changes pending, 1 error.
+
+This is the one place where errors become output: the commands raise MailauthError (and
+its subclasses, schema/errors.py) and :class:`_Boundary` prints it; a TargetBug (a
+renderer that failed) is reported as a mailauth bug, with exit status 70 and, under
+``--debug``, its traceback.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ import json
 import os
 import shlex
 import sys
+import traceback
 from collections.abc import Callable
 from dataclasses import replace
 from enum import StrEnum
@@ -14,12 +21,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from mailauth.compiler.lint.command import StrictOpt
 from mailauth.compiler.lint.command import register as register_lint
-from mailauth.schema.errors import ConfigError, Problem
+from mailauth.schema.errors import MailauthError, TargetBug
 
 if TYPE_CHECKING:
+    # typer vendors click; TyperGroup.invoke takes the vendored Context.
+    from typer._click.core import Context as ClickContext
+
     from mailauth.compiler import driver
     from mailauth.compiler.plan import Plan
     from mailauth.compiler.report import KeyProgress
@@ -27,7 +38,55 @@ if TYPE_CHECKING:
 # The pipeline (pydantic models, dnspython, cryptography, the backends) is imported by the
 # commands that run it, not here: `mailauth --help` and a mistyped option start quickly.
 
+#: What a command says after the problems of a MailauthError; by default nothing was written.
+_NOT_DONE = {
+    "verify": "error: {n} error(s); nothing was checked.",
+    "lint": None,
+    "spf": None,
+}
+_NOTHING_WRITTEN = "{n} error(s); nothing was written."
+
+#: --debug of the run in progress (for main(), which reports the errors no command caught).
+_debug = False
+
+
+class _Boundary(TyperGroup):
+    """The mailauth command group: turns the errors its commands raise into output."""
+
+    def invoke(self, ctx: ClickContext) -> Any:
+        global _debug
+        _debug = bool(ctx.params.get("debug"))
+        try:
+            return super().invoke(ctx)
+        except TargetBug as bug:
+            if _debug:
+                _err("".join(traceback.format_exception(bug.error)).rstrip("\n"))
+            _err(
+                f"error: a mailauth bug, not a mistake in your files: {bug}. Please report "
+                "it" + ("." if _debug else "; --debug shows the traceback.")
+            )
+            raise typer.Exit(bug.exit_code) from None
+        except MailauthError as exc:
+            _report(exc, ctx.invoked_subcommand)
+            raise typer.Exit(exc.exit_code) from None
+        except OSError as exc:  # the host refused: a file, a directory, a permission
+            _err(f"error: {exc}")
+            raise typer.Exit(1) from None
+
+
+def _report(exc: MailauthError, command: str | None) -> None:
+    if not exc.problems:
+        _err(f"error: {exc}")
+        return
+    for problem in exc.problems:
+        _err(f"error: {problem}")
+    footer = _NOT_DONE.get(command or "", _NOTHING_WRITTEN)
+    if footer is not None:
+        _err(footer.format(n=len(exc.problems)))
+
+
 app = typer.Typer(
+    cls=_Boundary,
     add_completion=False,
     no_args_is_help=True,
     help="Compile mailauth.yaml into SPF, DKIM and DMARC records and mail-server config.",
@@ -64,10 +123,13 @@ def _err(message: str) -> None:
     typer.echo(message, err=True)
 
 
-def _report_problems(problems: list[Problem]) -> None:
-    for problem in problems:
-        _err(f"error: {problem}")
-    _err(f"{len(problems)} error(s); nothing was written.")
+@app.callback()
+def _options(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="On a mailauth bug, show the traceback.")
+    ] = False,
+) -> None:
+    """Options for every command (read by _Boundary)."""
 
 
 def _warn(job_or_loaded: driver.Job) -> None:
@@ -78,18 +140,11 @@ def _warn(job_or_loaded: driver.Job) -> None:
 def _run_apply(
     job: driver.Job, confirm: Callable[[Plan], bool], progress: KeyProgress, **options: Any
 ) -> Plan:
-    """driver.apply with the CLI's error reporting; a declined apply exits 1."""
+    """driver.apply, its progress bar closed whatever happens; a declined apply exits 1."""
     from mailauth.compiler import driver
-    from mailauth.compiler.plan import PlanError
 
     try:
         result = driver.apply(job, confirm, progress=progress, **options)
-    except ConfigError as exc:
-        _report_problems(exc.problems)
-        raise typer.Exit(1) from None
-    except (PlanError, OSError) as exc:
-        _err(f"error: {exc}")
-        raise typer.Exit(1) from None
     finally:
         progress.close()
     if result is None:
@@ -103,8 +158,7 @@ def _ask(yes: bool, question: str) -> bool:
     if yes:
         return True
     if not sys.stdin.isatty():
-        _err("error: no terminal to ask for confirmation; re-run with --yes")
-        raise typer.Exit(1)
+        raise MailauthError("no terminal to ask for confirmation; re-run with --yes")
     return typer.confirm(question, default=False)
 
 
@@ -115,11 +169,7 @@ def _colour(no_color: bool) -> bool:
 def _open(config: Path, root: Path | None, target: list[str] | None) -> driver.Job:
     from mailauth.compiler import driver
 
-    try:
-        job = driver.open_job(config, root, target)
-    except ConfigError as exc:
-        _report_problems(exc.problems)
-        raise typer.Exit(1) from None
+    job = driver.open_job(config, root, target)
     _warn(job)
     return job
 
@@ -133,8 +183,7 @@ def init(
     from mailauth.compiler.scaffold import STARTER
 
     if config.exists() and not force:
-        _err(f"error: {config} exists; use --force to overwrite it")
-        raise typer.Exit(1)
+        raise MailauthError(f"{config} exists; use --force to overwrite it")
     config.write_text(STARTER)
     command = shlex.join(["mailauth", "plan", "-c", str(config)])
     typer.echo(f"wrote {config}; edit it, then run `{command}`")
@@ -144,17 +193,9 @@ def init(
 def validate(config: ConfigOpt = Path("mailauth.yaml")) -> None:
     """Check mailauth.yaml (schema and policy rules); exit 0 if valid, 1 if not."""
     from mailauth.compiler import driver
-    from mailauth.compiler.plan import PlanError
 
     job = _open(config, None, None)
-    try:
-        model, warnings = driver.checked_model(job, lenient=True)
-    except ConfigError as exc:
-        _report_problems(exc.problems)
-        raise typer.Exit(1) from None
-    except (PlanError, OSError) as exc:
-        _err(f"error: {exc}")
-        raise typer.Exit(1) from None
+    model, warnings = driver.checked_model(job, lenient=True)
     for warning in warnings:
         _err(warning)
     records = sum(len(z.records) for z in model.zones)
@@ -176,18 +217,10 @@ def plan(
 ) -> None:
     """Show what apply would change, as diffs; exit 0 nothing to do, 2 changes pending."""
     from mailauth.compiler import driver
-    from mailauth.compiler.plan import PlanError
     from mailauth.compiler.report import as_json, as_markdown, as_text, summary
 
     job = replace(_open(config, root, target), strict=strict)
-    try:
-        result = driver.plan(job)
-    except ConfigError as exc:
-        _report_problems(exc.problems)
-        raise typer.Exit(1) from None
-    except (PlanError, OSError) as exc:
-        _err(f"error: {exc}")
-        raise typer.Exit(1) from None
+    result = driver.plan(job)
     digest = driver.checksum(job, result)
     if format is Format.json:
         text = as_json(result, checksum=digest)
@@ -202,8 +235,7 @@ def plan(
         try:
             out.write_text(text, encoding="utf-8")
         except OSError as exc:
-            _err(f"error: --out {out}: {exc}")
-            raise typer.Exit(1) from None
+            raise MailauthError(f"--out {out}: {exc}") from None
         if not quiet:
             typer.echo(f"Wrote the plan to {out}. {summary(result)}\nPlan checksum: {digest}")
     raise typer.Exit(2 if result.has_work else 0)
@@ -236,8 +268,9 @@ def apply(
 
     job = replace(_open(config, root, target), strict=strict)
     if not yes and not sys.stdin.isatty():
-        _err("error: no terminal to ask for confirmation; re-run with --yes (nothing written)")
-        raise typer.Exit(1)
+        raise MailauthError(
+            "no terminal to ask for confirmation; re-run with --yes (nothing written)"
+        )
     colour = _colour(no_color)
 
     def confirm(pending: Plan) -> bool:
@@ -279,14 +312,14 @@ def keys_generate(
 
     job = _open(config, root, None)
     if not yes and not sys.stdin.isatty():
-        _err("error: no terminal to ask for confirmation; re-run with --yes (nothing written)")
-        raise typer.Exit(1)
+        raise MailauthError(
+            "no terminal to ask for confirmation; re-run with --yes (nothing written)"
+        )
     if not driver.has_signer(job):
-        _err(
-            f"error: no signer ({' or '.join(driver.SIGNERS)}) under `targets:`; "
+        raise MailauthError(
+            f"no signer ({' or '.join(driver.SIGNERS)}) under `targets:`; "
             "keys are made on the mail host"
         )
-        raise typer.Exit(1)
 
     def confirm(pending: Plan) -> bool:
         typer.echo(as_text(pending, colour=False, diffs=False), nl=False)
@@ -313,18 +346,15 @@ def verify(
     quiet: QuietOpt = False,
 ) -> None:
     """Compare the live DNS with mailauth.yaml; exit 0 in sync, 2 drift, 1 error."""
-    from mailauth.compiler.verify import run_verify
+    from mailauth.compiler.verify import as_json, as_text, run_verify
 
     job = _open(config, root, None)
-    status = run_verify(
-        job,
-        nameserver,
-        json_out=format is VerifyFormat.json,
-        timeout=timeout,
-        colour=_colour(no_color),
-        quiet=quiet,
-    )
-    raise typer.Exit(status)
+    report = run_verify(job, nameserver, timeout=timeout)
+    if format is VerifyFormat.json:
+        typer.echo(as_json(report), nl=False)
+    else:
+        typer.echo(as_text(report, colour=_colour(no_color), quiet=quiet), nl=False)
+    raise typer.Exit(0 if report.in_sync else 2)
 
 
 @app.command()
@@ -352,11 +382,11 @@ def main() -> None:
         print("interrupted; files are each old or new (see `mailauth plan`)", file=sys.stderr)
         status = 130
     except Exception as exc:  # a bug, or input no check caught: a message, never a traceback
-        if os.environ.get("MAILAUTH_DEBUG"):
+        if _debug or os.environ.get("MAILAUTH_DEBUG"):
             raise
         print(
             f"error: {type(exc).__name__}: {exc} (a mailauth bug: please report it; "
-            "MAILAUTH_DEBUG=1 shows the traceback)",
+            "--debug shows the traceback)",
             file=sys.stderr,
         )
         status = 1

@@ -7,7 +7,7 @@ each of them sees the same model and the same plan.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -18,7 +18,8 @@ from mailauth.compiler.checksum import check, check_realised, plan_checksum
 from mailauth.compiler.forked import Forked, can_fork
 from mailauth.compiler.fsio import UnsafePath, check_path, exclusive_lock
 from mailauth.compiler.hostdirs import still_as_seen
-from mailauth.compiler.keys import KeyPhase, lock_path, resolve_keys
+from mailauth.compiler.inputs import Inputs, read_inputs
+from mailauth.compiler.keys import KeyPhase, resolve_keys
 from mailauth.compiler.lint.gate import policy_gate
 from mailauth.compiler.model import MailModel
 from mailauth.compiler.plan import (
@@ -33,35 +34,34 @@ from mailauth.compiler.plan import (
     selected_targets,
 )
 from mailauth.schema.errors import ConfigError, Problem
-from mailauth.schema.validate import LoadedConfig, dotted, load_config
+from mailauth.schema.validate import LoadedConfig, dotted
 
 
 @dataclass(frozen=True)
 class Job:
-    """One run's inputs: the validated file, the output root and the targets in play."""
+    """One run: its inputs (read once, compiler/inputs.py), the targets in play, --strict."""
 
-    loaded: LoadedConfig
-    root: Path
+    inputs: Inputs
     targets: tuple[str, ...]
     strict: bool = False  # --strict: lint warnings stop plan and apply like errors
+
+    @property
+    def loaded(self) -> LoadedConfig:
+        return self.inputs.loaded
+
+    @property
+    def root(self) -> Path:
+        return self.inputs.root
 
     @property
     def config_dir(self) -> Path:
         return self.loaded.path.resolve().parent
 
 
-def resolve_root(loaded: LoadedConfig, root: Path | None) -> Path:
-    """--root, else ``root:`` from the file (relative to the file), else ./out."""
-    if root is not None:
-        return root.resolve()
-    if loaded.config.root is not None:
-        return (loaded.path.resolve().parent / loaded.config.root).resolve()
-    return (Path.cwd() / "out").resolve()
-
-
 def open_job(config: Path, root: Path | None, targets: Sequence[str] | None) -> Job:
-    loaded = load_config(config)
-    return Job(loaded, resolve_root(loaded, root), tuple(selected_targets(loaded.config, targets)))
+    """Read the inputs (the only place a run reads them) and choose the targets."""
+    inputs = read_inputs(config, root)
+    return Job(inputs, tuple(selected_targets(inputs.loaded.config, targets)))
 
 
 SIGNERS = tuple(name for name, b in REGISTRY.items() if b.needs_private_keys)
@@ -106,26 +106,30 @@ def prepare(
     *,
     generate: bool,
     lenient: bool = False,
+    signer: bool | None = None,
+    dns: bool | None = None,
     progress: Callable[[str], None] | None = None,
     count: Callable[[int], None] | None = None,
 ) -> tuple[MailModel, KeyPhase]:
-    """The key phase, then the model built on the keys it found.
+    """The key phase, then the model built on the keys it found: every command's way
+    from the inputs to a model (none runs the key phase on its own).
 
     ``lenient`` (for validate) does not insist on keys a DNS target would need: whether
     the lock file is present is a question for plan, not for the file's validity.
+    ``signer`` and ``dns`` override what the targets say (verify and lint check DNS
+    without a signer).
     """
     keys = resolve_keys(
-        job.loaded,
-        job.root,
-        signer=has_signer(job),
+        job.inputs,
+        signer=has_signer(job) if signer is None else signer,
         generate=generate,
         today=today,
-        dns=not lenient and any(t in DNS_TARGETS for t in job.targets),
+        dns=(not lenient and any(t in DNS_TARGETS for t in job.targets)) if dns is None else dns,
         lenient=lenient,
         progress=progress,
         count=count,
     )
-    model = build_model(job.loaded, keys.index)
+    model = build_model(job.loaded, keys.index, job.inputs.spf_cache)
     return model, keys
 
 
@@ -142,7 +146,7 @@ def checked_model(
     another door; the warnings come back as notes.
     """
     model, keys = prepare(job, today or _today(), generate=False, lenient=lenient)
-    checks = policy_gate(job.loaded, model, keys.index, strict=job.strict)
+    checks = policy_gate(job.inputs, model, keys.index, strict=job.strict)
     check_render(job, model, keys)
     return model, checks
 
@@ -160,7 +164,7 @@ def _plan(
 
     # The policy rules (docs/rules.md): an error stops here, warnings become notes.
     def gate() -> list[str]:
-        return [] if only_keys else policy_gate(job.loaded, model, keys.index, strict=job.strict)
+        return [] if only_keys else policy_gate(job.inputs, model, keys.index, strict=job.strict)
 
     # With many zones the rules run in a child process while the files are planned here.
     beside = Forked(gate) if len(model.zones) >= PARALLEL_MIN and can_fork() else None
@@ -217,6 +221,11 @@ def _lock_file(job: Job) -> Path:
     return path
 
 
+def reread(job: Job) -> Job:
+    """``job`` with its files read again (the config stays as loaded)."""
+    return replace(job, inputs=job.inputs.reread())
+
+
 def plan(job: Job, today: date | None = None) -> Plan:
     """What apply would do now. Reads only; keys that apply would create are placeholders."""
     return _plan(job, today or _today(), generate=False)
@@ -225,7 +234,7 @@ def plan(job: Job, today: date | None = None) -> Plan:
 def checksum(job: Job, result: Plan) -> str:
     """The checksum of a plan made without keys (``plan``); see compiler/checksum.py."""
     return plan_checksum(
-        result, config_file=job.loaded.path, lock_file=lock_path(job.loaded), targets=job.targets
+        result, config_file=job.loaded.path, lock_file=job.inputs.lock.path, targets=job.targets
     )
 
 
@@ -266,7 +275,7 @@ def apply(
         if progress is not None:
             progress(len(made), total, name)
 
-    def realised() -> Plan:
+    def realised(job: Job) -> Plan:
         return _plan(
             job, moment.date(), generate=True, only_keys=only_keys, progress=on_key, count=counted
         )
@@ -274,21 +283,23 @@ def apply(
     if expect_checksum is None:
         # Every error the input can cause shows up here, before the root or the lock
         # exist. The plan is made once, with the new keys (in memory): under the lock it is
-        # kept if no file it was made from has changed since, else made again.
-        current = realised()
+        # kept if no file it was made from has changed since, else made again from the
+        # files read again.
+        current = realised(job)
         job.root.mkdir(parents=True, exist_ok=True)
         with exclusive_lock(_lock_file(job)):
             if not unchanged_since(current):
-                current = realised()
+                current = realised(reread(job))
             return _confirm_and_write(current, confirm, moment, state.backups)
     # A reviewed plan (made without keys) must still be exactly the one reviewed.
     reviewed = _plan(job, moment.date(), generate=False, only_keys=only_keys)
     check(expect_checksum, checksum(job, reviewed))
     job.root.mkdir(parents=True, exist_ok=True)
     with exclusive_lock(_lock_file(job)):
+        job = reread(job)  # another apply may have run meanwhile
         reviewed = _plan(job, moment.date(), generate=False, only_keys=only_keys)
-        check(expect_checksum, checksum(job, reviewed))  # another apply may have run meanwhile
-        current = realised()
+        check(expect_checksum, checksum(job, reviewed))
+        current = realised(job)
         check_realised(reviewed, current)
         return _confirm_and_write(current, confirm, moment, state.backups)
 

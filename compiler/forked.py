@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from mailauth.schema.errors import ConfigError
+from mailauth.schema.errors import MailauthError
 
 T = TypeVar("T")
 
@@ -28,9 +28,10 @@ def can_fork() -> bool:
 class Forked(Generic[T]):
     """``fn()`` running in a child process; ``result()`` returns it or raises its error.
 
-    A ConfigError crosses over as such. Anything else that goes wrong in the child (an
-    unexpected error, a result that does not pickle) makes ``result()`` call ``fn()`` here,
-    so that the error shows exactly as it would have without the child.
+    A MailauthError (a ConfigError, a PlanError...) crosses over as such. Anything else
+    that goes wrong in the child (an unexpected error, a result that does not pickle)
+    makes ``result()`` call ``fn()`` here, so that the error shows exactly as it would
+    have without the child.
     """
 
     def __init__(self, fn: Callable[[], T]) -> None:
@@ -42,8 +43,8 @@ class Forked(Generic[T]):
                 os.close(read)
                 try:
                     payload: tuple[str, object] = ("ok", fn())
-                except ConfigError as exc:
-                    payload = ("config", exc.problems)
+                except MailauthError as exc:
+                    payload = ("error", exc)
                 data = pickle.dumps(payload)
                 with os.fdopen(write, "wb") as out:
                     out.write(data)
@@ -61,6 +62,6 @@ class Forked(Generic[T]):
             kind, value = pickle.loads(data)
         except Exception:  # the child failed before it could answer
             return self.fn()
-        if kind == "config":
-            raise ConfigError(value)
+        if kind == "error":
+            raise value
         return value  # type: ignore[no-any-return]

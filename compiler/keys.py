@@ -15,17 +15,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mailauth.backends.base import Artifact
 from mailauth.compiler.build import KnownKey, key_path
 from mailauth.compiler.dkimkeys import new_keys, public_key_from_private
 from mailauth.compiler.fsio import UnsafePath, check_path
-from mailauth.compiler.lockfile import Lock, LockEntry, read_lock, render_lock
-from mailauth.compiler.plan import PlanError, host_path, read_under
+from mailauth.compiler.lockfile import Lock, LockEntry, render_lock
+from mailauth.compiler.plan import PlanError
 from mailauth.schema.errors import ConfigError, Problem
 from mailauth.schema.models import Config, DkimSelector
 from mailauth.schema.validate import LoadedConfig, dotted
+
+if TYPE_CHECKING:
+    from mailauth.compiler.inputs import Inputs, KeyFile
 
 PENDING_KEY = "(new-key-generated-by-apply)"
 KEYS_TARGET = "keys"
@@ -95,17 +98,15 @@ def _ownership(config: Config, root: Path, problems: list[Problem], notes: list[
 
 
 def _check_inline(
-    root: Path, path: str, algorithm: str, public: str, name: str, phase: KeyPhase
+    key_file: KeyFile, path: str, algorithm: str, public: str, name: str, phase: KeyPhase
 ) -> None:
     """A public key written in the config must belong to the key the signer will use."""
     notes = phase.notes
     try:
-        where = host_path(root, path)
-        read = read_under(root, where, label=path)
-        if read is None:
+        disk = key_file.content()
+        if disk is None or key_file.where is None:
             raise FileNotFoundError(path)
-        disk = read[0]
-        phase.read[where] = disk
+        phase.read[key_file.where] = disk
     except (OSError, PlanError):
         notes.append(
             f"warning: {name}: public_key is given in the config but the private key {path} "
@@ -173,8 +174,7 @@ def _make_keys(
 
 
 def resolve_keys(
-    loaded: LoadedConfig,
-    root: Path,
+    inputs: Inputs,
     *,
     signer: bool,
     generate: bool,
@@ -190,10 +190,14 @@ def resolve_keys(
     an error (its record would vanish); otherwise it is just left out. ``progress`` is
     called with the record name before each new key is generated (for a progress bar),
     ``count`` once with the number of keys to generate, before the first.
+
+    It reads no file: the key files, the lock file and its presence come from ``inputs``.
     """
+    loaded, root = inputs.loaded, inputs.root
     config = loaded.config
-    lock_file = lock_path(loaded)
-    lock: Lock = read_lock(lock_file)
+    lock_file = inputs.lock.path
+    lock: Lock = inputs.lock.entries
+    lock_present = inputs.lock.present
     new_lock: Lock = dict(lock)
     phase = KeyPhase()
     problems: list[Problem] = []
@@ -212,17 +216,18 @@ def resolve_keys(
             if sel.public_key is not None:
                 phase.index[ident] = KnownKey(sel.algorithm, sel.key_bits, sel.public_key)
                 if signer:
-                    _check_inline(root, path, sel.algorithm, sel.public_key, name, phase)
+                    key_file = inputs.key_files[path]
+                    _check_inline(key_file, path, sel.algorithm, sel.public_key, name, phase)
                 continue
             entry = lock.get(ident)
+            key_file = inputs.key_files[path]
             try:
-                where_on_disk = host_path(root, path)
-                read = read_under(root, where_on_disk, label=path)
-                disk = None if read is None else read[0]
+                disk = key_file.content()
             except PlanError as exc:
                 problems.append(Problem(where, dotted(field_path), str(exc)))
                 continue
-            phase.read[where_on_disk] = disk
+            assert key_file.where is not None  # a path host_path refused is a PlanError
+            phase.read[key_file.where] = disk
             if disk is not None:
                 try:
                     info = public_key_from_private(disk, sel.algorithm)
@@ -242,7 +247,7 @@ def resolve_keys(
                         )
                     )
                     continue
-                if entry is None and not lock_file.exists():
+                if entry is None and not lock_present:
                     phase.notes.append(
                         f"warning: {lock_file} is missing but the key {path} exists: if the lock "
                         "was deleted by mistake, restore it from version control; otherwise "
@@ -281,7 +286,7 @@ def resolve_keys(
                     continue
                 phase.index[ident] = KnownKey(entry.algorithm, entry.bits, entry.public_key)
                 continue
-            if not signer and dns and not lock_file.exists():
+            if not signer and dns and not lock_present:
                 problems.append(
                     Problem(
                         where,
@@ -331,7 +336,7 @@ def resolve_keys(
     if problems:
         raise ConfigError(problems)
     _make_keys(pending, phase, new_lock, today, progress, count)
-    if new_lock or lock_file.exists():
+    if new_lock or lock_present:
         phase.artifacts.append(
             (
                 KEYS_TARGET,

@@ -46,7 +46,7 @@ from octodns.source.base import BaseSource  # type: ignore[import-untyped,import
 from mailauth.backends.octodns import zone_data
 from mailauth.compiler.driver import checked_model, open_job
 from mailauth.compiler.model import MailModel
-from mailauth.schema.errors import ConfigError
+from mailauth.schema.errors import MailauthError
 from mailauth.schema.rrtypes import OCTODNS_TYPES
 
 
@@ -115,7 +115,7 @@ class MailauthSource(BaseSource):  # type: ignore[misc]
             # play, the key phase takes public keys from the lock and never wants (or
             # makes) a private key, whatever signer the file configures for the mail host.
             model, warnings = checked_model(replace(job, targets=("octodns",)))
-        except ConfigError as exc:
+        except MailauthError as exc:  # octodns shows its own errors: say it in one
             raise MailauthSourceError(f"{self.id}:\n{exc}") from None
         except OSError as exc:
             raise MailauthSourceError(f"{self.id}: {self.config}: {exc}") from None

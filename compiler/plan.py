@@ -29,27 +29,23 @@ from mailauth.backends.base import Directory, GroupMember
 from mailauth.compiler.fsio import UnsafePath, check_path, read_checked
 from mailauth.compiler.hostdirs import DirChange, DirError, HostStep, host_steps, plan_directories
 from mailauth.compiler.model import MailModel
-from mailauth.schema.errors import ConfigError, Problem
+from mailauth.schema.errors import (
+    ConfigError,
+    Field,
+    MailauthError,
+    Problem,
+    TargetBug,
+    TargetError,
+)
+from mailauth.schema.errors import PlanError as PlanError  # re-exported: callers use this name
 from mailauth.schema.models import Config
 
 Operation = Literal["create", "update", "delete", "unchanged"]
 MANIFEST_NAME = "manifest.json"
 
 
-Field = tuple[str | int, ...]
-
-
-class PlanError(Exception):
-    """The plan cannot be made (a path escapes --root, a file to edit is missing...).
-
-    ``field`` is the place in mailauth.yaml the error comes from (``("targets", "bind")``),
-    when known: the driver turns it into FILE:LINE:COL.
-    """
-
-    def __init__(self, message: str, field: Field | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
+# PlanError (with its ``field``) and TargetError live in schema/errors.py, with every
+# other error mailauth reports; imported here, where most of them are raised.
 
 
 _PEM_PRIVATE = re.compile(rb"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----|PuTTY-User-Key-File-")
@@ -393,7 +389,11 @@ def render_all(
         try:
             rendered = REGISTRY[name].render(model, _settings(config, name))
         except ValueError as exc:
-            raise PlanError(f"targets.{name}: {exc}", ("targets", name)) from None
+            raise TargetError(f"targets.{name}: {exc}", ("targets", name)) from None
+        except MailauthError:
+            raise
+        except Exception as exc:  # not the user's doing: a renderer has a bug
+            raise TargetBug(name, "render", exc) from exc
         for artifact in rendered:
             if artifact.path in claimed:
                 raise PlanError(
@@ -631,9 +631,13 @@ def compute_plan(
             ctx = EditContext(today=today, changed=seen, state=before, root=str(root))
             edited = artifact.render_edited(current, ctx)
         except MissingHostFile as exc:
-            raise PlanError(_missing(root, exc), exc.field or spot) from None
+            raise TargetError(_missing(root, exc), exc.field or spot) from None
         except EditError as exc:
-            raise PlanError(str(exc), exc.field or spot) from None
+            raise TargetError(str(exc), exc.field or spot) from None
+        except MailauthError:
+            raise
+        except Exception as exc:  # not the user's doing: an edit has a bug
+            raise TargetBug(name, "edit", exc) from exc
         new = edited.content
         notes.extend(edited.notes)
         if edited.state is not None and artifact is not manifest:

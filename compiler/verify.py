@@ -27,7 +27,6 @@ import binascii
 import hashlib
 import ipaddress
 import json
-import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -46,13 +45,10 @@ import dns.resolver
 from dns.rdtypes.ANY.TXT import TXT
 
 from mailauth.backends.zonefile import split_txt
-from mailauth.compiler.build import build_model
-from mailauth.compiler.driver import Job
-from mailauth.compiler.keys import lock_path, resolve_keys
-from mailauth.compiler.lockfile import Lock, read_lock
+from mailauth.compiler.driver import Job, prepare
+from mailauth.compiler.lockfile import Lock
 from mailauth.compiler.model import DkimKey, MailModel, Record, ZoneModel
-from mailauth.compiler.plan import PlanError
-from mailauth.schema.errors import ConfigError
+from mailauth.schema.errors import MailauthError
 
 VERIFY_FORMAT_VERSION = 1
 
@@ -60,7 +56,7 @@ Kind = Literal["missing", "different", "extra", "stale-selector", "dkim-key"]
 KINDS: tuple[Kind, ...] = ("missing", "different", "extra", "stale-selector", "dkim-key")
 
 
-class DnsError(Exception):
+class DnsError(MailauthError):
     """DNS gave no usable answer (timeout, SERVFAIL, REFUSED...): verify cannot decide."""
 
 
@@ -493,46 +489,25 @@ def as_json(report: VerifyReport) -> str:
 def expected_state(job: Job) -> tuple[MailModel, Lock]:
     """The model as DNS should publish it, with public keys only (no signer, no new keys)."""
     today = datetime.now(UTC).date()
-    keys = resolve_keys(job.loaded, job.root, signer=False, generate=False, today=today)
-    model = build_model(job.loaded, keys.index)
+    model, keys = prepare(job, today, generate=False, signer=False, dns=True)
     notes = tuple(n for n in keys.notes if not n.startswith("keys."))
     model = replace(model, notes=(*notes, *model.notes))
-    return model, read_lock(lock_path(job.loaded))
+    return model, job.inputs.lock.entries
 
 
-def run_verify(
-    job: Job,
-    nameserver: str | None,
-    *,
-    json_out: bool = False,
-    timeout: float = 3.0,
-    colour: bool = False,
-    quiet: bool = False,
-) -> int:
-    """The ``verify`` command: print the report; 0 in sync, 2 drift, 1 error."""
+def run_verify(job: Job, nameserver: str | None, *, timeout: float = 3.0) -> VerifyReport:
+    """The ``verify`` command's work: the report, which the CLI prints (0 in sync, 2 drift).
 
-    def error(message: str) -> int:
-        print(f"error: {message}", file=sys.stderr)
-        return 1
-
-    try:
-        model, lock = expected_state(job)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(f"error: {problem}", file=sys.stderr)
-        return error(f"{len(exc.problems)} error(s); nothing was checked.")
-    except PlanError as exc:
-        return error(str(exc))
+    Prints nothing. Raises a MailauthError when nothing could be decided: the file does
+    not build, the name server option is wrong, DNS gives no usable answer.
+    """
+    model, lock = expected_state(job)
     try:
         servers = [parse_nameserver(nameserver)] if nameserver else system_nameservers()
     except ValueError as exc:
-        return error(f"--nameserver {exc}")
-    except DnsError as exc:
-        return error(str(exc))
+        raise MailauthError(f"--nameserver {exc}") from None
     shown = ", ".join(f"{a}:{p}" if p != 53 else a for a, p in servers)
     try:
-        report = verify(model, lock, DnsLookup(servers, timeout), shown)
+        return verify(model, lock, DnsLookup(servers, timeout), shown)
     except DnsError as exc:
-        return error(f"{exc}; nothing was decided")
-    sys.stdout.write(as_json(report) if json_out else as_text(report, colour=colour, quiet=quiet))
-    return 0 if report.in_sync else 2
+        raise DnsError(f"{exc}; nothing was decided") from None

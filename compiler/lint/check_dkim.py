@@ -7,10 +7,10 @@ import binascii
 import re
 from typing import Any
 
+from mailauth.compiler.dmarc_reports import tag_list
 from mailauth.compiler.keys import PENDING_KEY, lock_path
 from mailauth.compiler.lint.engine import Context
 from mailauth.compiler.lint.inventory import DkimSite
-from mailauth.compiler.lint.reports import tag_list
 from mailauth.schema.loader import PathKey
 from mailauth.schema.models import DkimSelector
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import re
 
-from mailauth.compiler.lint.engine import Context
-from mailauth.compiler.lint.inventory import DmarcSite, SpfSite
-from mailauth.compiler.lint.reports import (
+from mailauth.compiler.dmarc_reports import (
     REPORT_RECORD,
     KnownNames,
     authorization_name,
@@ -16,6 +14,8 @@ from mailauth.compiler.lint.reports import (
     tag_list,
     uri_host,
 )
+from mailauth.compiler.lint.engine import Context
+from mailauth.compiler.lint.inventory import DmarcSite, SpfSite
 from mailauth.compiler.model import DomainModel
 from mailauth.compiler.spf.syntax import parse
 

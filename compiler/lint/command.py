@@ -15,11 +15,11 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mailauth.schema.errors import ConfigError, Problem
+from mailauth.schema.errors import ConfigError, MailauthError, Problem
 
 if TYPE_CHECKING:
     from mailauth.compiler import driver
@@ -61,19 +61,10 @@ def _err(message: str) -> None:
     typer.echo(message, err=True)
 
 
-def _fail(problems: Sequence[Problem]) -> NoReturn:
-    for problem in problems:
-        _err(f"error: {problem}")
-    raise typer.Exit(1)
-
-
 def _job(config: Path) -> driver.Job:
     from mailauth.compiler import driver
 
-    try:
-        return driver.open_job(config, None, None)
-    except ConfigError as exc:
-        _fail(exc.problems)
+    return driver.open_job(config, None, None)  # its errors: compiler/cli.py prints them
 
 
 def _model(
@@ -81,21 +72,14 @@ def _model(
 ) -> tuple[MailModel | None, Mapping[tuple[str, str], KnownKey], list[Problem]]:
     """Build as plan does, but never insist on private keys: lint checks the file."""
     from mailauth.compiler import driver
-    from mailauth.compiler.build import build_model
-    from mailauth.compiler.keys import resolve_keys
 
     today = datetime.now(UTC).date()
     try:
         try:
-            keys = resolve_keys(
-                job.loaded, job.root, signer=driver.has_signer(job), generate=False,
-                today=today, dns=False,
-            )  # fmt: skip
+            model, keys = driver.prepare(job, today, generate=False, dns=False)
         except ConfigError:
-            keys = resolve_keys(
-                job.loaded, job.root, signer=False, generate=False, today=today, dns=False
-            )
-        return build_model(job.loaded, keys.index), keys.index, []
+            model, keys = driver.prepare(job, today, generate=False, signer=False, dns=False)
+        return model, keys.index, []
     except ConfigError as exc:
         return None, {}, exc.problems
 
@@ -139,8 +123,7 @@ def _live(resolve: bool, nameserver: list[str] | None) -> LiveView | None:
     try:
         servers = [parse_nameserver(n) for n in nameserver or []]
     except ValueError as exc:
-        _err(f"error: --nameserver: {exc}")
-        raise typer.Exit(1) from None
+        raise MailauthError(f"--nameserver: {exc}") from None
     return LiveView(servers)
 
 
@@ -216,8 +199,11 @@ def lint_file(
         if report.findings:  # build says the same in its own words: keep the rule's
             problems = [p for p in problems if " SPF records; " not in p.message]
         return report, problems
+    inputs = loaded_job.inputs
     try:
-        return lint(loaded_job.loaded, model, keys, live=live), []
+        cache = inputs.spf_cache.answers()
+        lock = inputs.lock.entries
+        return lint(inputs.loaded, model, keys, lock=lock, cache=cache, live=live), []
     except ConfigError as exc:  # an unreadable lock or SPF cache file
         return Report(), exc.problems
 
@@ -233,10 +219,7 @@ def lint_command(
 ) -> None:
     """Check mailauth.yaml against the RFC rules; exit 0 without errors, 1 with (docs/rules.md)."""
     live = _live(resolve, nameserver)
-    try:
-        report, problems = lint_file(config, live=live)
-    except ConfigError as exc:
-        _fail(exc.problems)
+    report, problems = lint_file(config, live=live)
     if strict:
         report = report.strict()
     if format is LintFormat.json:
@@ -250,7 +233,7 @@ def _built(config: Path) -> tuple[driver.Job, MailModel]:
     job = _job(config)
     model, _, problems = _model(job)
     if model is None:
-        _fail(problems)
+        raise ConfigError(problems)
     return job, model
 
 
@@ -262,15 +245,11 @@ def spf_budget(
     """Print the DNS lookup tree of every SPF record; exit 1 if one is over a limit."""
     from mailauth.compiler.lint.inventory import build_inventory
     from mailauth.compiler.spf.budget import count, render
-    from mailauth.compiler.spf.cache import cache_path, read_cache
     from mailauth.compiler.spf.dnsview import CacheView, ChainView, ModelView
 
     job, model = _built(config)
     live = _live(resolve, nameserver)
-    try:
-        cache = read_cache(cache_path(job.loaded))
-    except ConfigError as exc:
-        _fail(exc.problems)
+    cache = job.inputs.spf_cache.answers()
     view = ChainView([ModelView(model), live if live is not None else CacheView(cache)])
     inventory = build_inventory(job.loaded.config, model)
     own = {s.owner for s in inventory.spf}
@@ -341,7 +320,7 @@ def spf_refresh(
 
     Exit 0 when the cache is up to date or was rewritten; with --check, 2 when it is stale.
     """
-    from mailauth.compiler.spf.cache import cache_path, read_cache, render_cache, write_cache
+    from mailauth.compiler.spf.cache import cache_path, render_cache, write_cache
 
     job, model = _built(config)
     live = _live(True, nameserver)
@@ -354,7 +333,7 @@ def spf_refresh(
         raise typer.Exit(1)
     path = cache_path(job.loaded)
     try:
-        old = read_cache(path)
+        old = job.inputs.spf_cache.answers()  # as read when the command started
     except ConfigError:
         old = {}
     before, after = render_cache(old), render_cache(live.answers)

@@ -193,10 +193,12 @@ def lint(
     model: MailModel,
     keys: Mapping[tuple[str, str], KnownKey],
     *,
+    lock: Lock,
+    cache: Answers,
     live: LiveView | None = None,
 ) -> Report:
-    """Every rule on ``model`` (built from ``loaded``); ``live`` adds real DNS (--resolve)."""
-    from mailauth.compiler.keys import lock_path
+    """Every rule on ``model`` (built from ``loaded``, with the ``lock`` and SPF ``cache``
+    read by compiler/inputs.py); ``live`` adds real DNS (--resolve)."""
     from mailauth.compiler.lint import (
         check_dkim,
         check_dmarc,
@@ -204,10 +206,7 @@ def lint(
         check_spf,
         check_xref,
     )
-    from mailauth.compiler.lockfile import read_lock
-    from mailauth.compiler.spf.cache import cache_path, read_cache
 
-    cache = read_cache(cache_path(loaded))
     inventory = build_inventory(loaded.config, model)
     sources: list[DnsView] = [ModelView(model)]
     sources.append(live if live is not None else CacheView(cache))
@@ -215,7 +214,7 @@ def lint(
         loaded=loaded,
         model=model,
         keys=keys,
-        lock=read_lock(lock_path(loaded)),
+        lock=lock,
         cache=cache,
         inventory=inventory,
         view=ChainView(sources),

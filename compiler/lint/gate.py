@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from mailauth.compiler.build import KnownKey
+from mailauth.compiler.inputs import Inputs
 from mailauth.compiler.lint.engine import lint
 from mailauth.compiler.model import MailModel
 from mailauth.schema.errors import ConfigError
-from mailauth.schema.validate import LoadedConfig
 
 
 def policy_gate(
-    loaded: LoadedConfig,
+    inputs: Inputs,
     model: MailModel,
     keys: Mapping[tuple[str, str], KnownKey],
     *,
@@ -23,7 +23,9 @@ def policy_gate(
     ``strict`` turns warnings into errors. Findings silenced in mailauth.yaml are left out;
     info findings are for ``mailauth lint`` only.
     """
-    report = lint(loaded, model, keys)
+    loaded = inputs.loaded
+    cache = inputs.spf_cache.answers()
+    report = lint(loaded, model, keys, lock=inputs.lock.entries, cache=cache)
     if strict:
         report = report.strict()
     if report.errors:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from mailauth.compiler.fsio import read_checked
@@ -71,6 +72,35 @@ def read_cache(path: Path) -> Answers:
                 raise _bad(path, f"names.{name}.{rtype}: expected a list of strings")
         answers[norm(str(name))] = {k: list(v) for k, v in entry.items()}
     return answers
+
+
+@dataclass(frozen=True)
+class SpfCache:
+    """The cache as compiler/inputs.py read it: its answers, or the error that reading gave.
+
+    The error is raised only where the answers are used (a domain that flattens, the
+    linter), so a broken cache stops a run that needs it and no other, and build stays a
+    function of what was read.
+    """
+
+    found: Answers | ConfigError
+
+    def answers(self) -> Answers:
+        if isinstance(self.found, ConfigError):
+            raise ConfigError(self.found.problems)
+        return self.found
+
+
+#: What build uses when given no cache: no third-party answers at all.
+NO_CACHE = SpfCache({})
+
+
+def load_cache(loaded: LoadedConfig) -> SpfCache:
+    """Read the cache of ``loaded`` once (see :class:`SpfCache`)."""
+    try:
+        return SpfCache(read_cache(cache_path(loaded)))
+    except ConfigError as exc:
+        return SpfCache(exc)
 
 
 def render_cache(answers: Answers) -> bytes:

@@ -21,11 +21,10 @@ import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from mailauth.compiler.spf.cache import cache_path, read_cache
+from mailauth.compiler.spf.cache import SpfCache
 from mailauth.compiler.spf.dnsview import CacheView, DnsView, norm
 from mailauth.compiler.spf.syntax import expand, parse
 from mailauth.schema.models import Spf
-from mailauth.schema.validate import LoadedConfig
 
 # RFC 7208 section 3.4: keep a record small enough that the whole answer fits a 512-octet
 # UDP packet; 450 octets of record leaves room for the rest of the DNS message.
@@ -246,14 +245,15 @@ def _chain(domain: str, terms: Sequence[str]) -> list[tuple[str, str]]:
 
 
 def published_spf(
-    loaded: LoadedConfig, domain: str, spf: Spf, text: str
+    cache: SpfCache, domain: str, spf: Spf, text: str
 ) -> tuple[str, list[tuple[str, str]]]:
     """What build publishes for ``domain``: the record, and its ``_spfN`` chain if any.
 
-    Includes that cannot be flattened from the cache stay includes here; ``mailauth lint``
-    (and so plan) reports them.
+    ``cache`` is the SPF cache as the inputs were read (compiler/inputs.py): build reads
+    no file. Includes that cannot be flattened from the cache stay includes here;
+    ``mailauth lint`` (and so plan) reports them.
     """
     if not spf.flatten:
         return text, []
-    result = flatten(domain, text, spf.flatten, CacheView(read_cache(cache_path(loaded))))
+    result = flatten(domain, text, spf.flatten, CacheView(cache.answers()))
     return result.text, list(result.chain)

@@ -5,7 +5,7 @@ example.org only when example.org publishes ``example.net._report._dmarc.example
 "v=DMARC1"`` (RFC 7489 section 7.1). When mailauth writes the destination's zone too, build
 adds that record (:func:`report_authorizations`); otherwise the linter warns (DMARC008).
 
-This module imports nothing from the compiler, so build can use it.
+It lives outside the linter and imports nothing from the compiler, so build can use it.
 
 Organisational domains are decided without the Public Suffix List: a name belongs to the
 shortest domain or zone of mailauth.yaml that contains it, and otherwise to its last two

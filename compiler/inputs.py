@@ -1,0 +1,140 @@
+"""The one way into the pipeline: every input file read once, before anything is built.
+
+plan, apply, validate, lint, verify and the octodns source all start from
+:func:`read_inputs`: mailauth.yaml, the lock file, the SPF cache and the private key files
+under ``--root``. What comes after (the key phase, build, the rules, the renderers) works
+on the :class:`Inputs` it returns and reads no input file of its own, so every step of
+one run sees the same bytes.
+
+A file that cannot be read (a broken lock file, a symlinked key) is not an error here:
+the error is kept and raised where the step that needs the file uses it, so a run that
+does not need a file is not stopped by it, and errors show in the order they always did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mailauth.compiler.build import key_path
+from mailauth.compiler.lockfile import Lock, read_lock
+from mailauth.compiler.plan import PlanError, host_path, read_under
+from mailauth.compiler.spf.cache import SpfCache, load_cache
+from mailauth.schema.errors import ConfigError
+from mailauth.schema.validate import LoadedConfig, load_config
+
+
+@dataclass(frozen=True)
+class KeyFile:
+    """One private key file as read: where it is under the root and its bytes (None if
+    absent), or the PlanError that reading it gave."""
+
+    where: Path | None
+    found: bytes | PlanError | None
+
+    def content(self) -> bytes | None:
+        if isinstance(self.found, PlanError):
+            raise self.found
+        return self.found
+
+
+@dataclass(frozen=True)
+class LockInput:
+    """mailauth.lock as read: its path, its entries and whether it exists, or the error."""
+
+    found: tuple[Path, Lock, bool] | ConfigError
+
+    def _get(self) -> tuple[Path, Lock, bool]:
+        if isinstance(self.found, ConfigError):
+            raise ConfigError(self.found.problems)
+        return self.found
+
+    @property
+    def path(self) -> Path:
+        return self._get()[0]
+
+    @property
+    def entries(self) -> Lock:
+        return self._get()[1]
+
+    @property
+    def present(self) -> bool:
+        return self._get()[2]
+
+
+def resolve_root(loaded: LoadedConfig, root: Path | None) -> Path:
+    """--root, else ``root:`` from the file (relative to the file), else ./out."""
+    if root is not None:
+        return root.resolve()
+    if loaded.config.root is not None:
+        return (loaded.path.resolve().parent / loaded.config.root).resolve()
+    return (Path.cwd() / "out").resolve()
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What one run reads: the validated config, the output root and the files beside them."""
+
+    loaded: LoadedConfig
+    root: Path
+    lock: LockInput
+    spf_cache: SpfCache
+    #: Every selector's private key file, by its path on the host (as mailauth.yaml says).
+    key_files: Mapping[str, KeyFile] = field(default_factory=dict)
+
+    def reread(self) -> Inputs:
+        """The same config and root, with the other files read again (apply, under its
+        lock, when a file changed since the plan was made)."""
+        return read_inputs(self.loaded, self.root)
+
+
+def _read_lock(loaded: LoadedConfig) -> LockInput:
+    from mailauth.compiler.keys import lock_path  # keys imports the whole key phase
+
+    try:
+        path = lock_path(loaded)
+        return LockInput((path, read_lock(path), path.exists()))
+    except ConfigError as exc:
+        return LockInput(exc)
+
+
+def _read_key(root: Path, path: str) -> KeyFile:
+    try:
+        where = host_path(root, path)
+    except PlanError as exc:
+        return KeyFile(None, exc)
+    try:
+        read = read_under(root, where, label=path)
+    except PlanError as exc:
+        return KeyFile(where, exc)
+    return KeyFile(where, None if read is None else read[0])
+
+
+def _key_files(loaded: LoadedConfig, root: Path) -> dict[str, KeyFile]:
+    config = loaded.config
+    files: dict[str, KeyFile] = {}
+    for domain in config.domains:
+        dkim = domain.dkim if domain.dkim is not None else config.defaults.dkim
+        for selector in dkim.selectors:
+            path = key_path(config, domain.name, selector)
+            if path not in files:
+                files[path] = _read_key(root, path)
+    return files
+
+
+def read_inputs(config: Path | LoadedConfig, root: Path | None) -> Inputs:
+    """Load ``config`` (unless already loaded) and read every file the run depends on.
+
+    Raises ConfigError only when mailauth.yaml itself does not load; see the module
+    docstring for the other files.
+    """
+    loaded = load_config(config) if isinstance(config, Path) else config
+    where = resolve_root(loaded, root)
+    return Inputs(
+        loaded=loaded,
+        root=where,
+        lock=_read_lock(loaded),
+        spf_cache=load_cache(loaded),
+        key_files=_key_files(loaded, where),
+    )
