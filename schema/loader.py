@@ -199,9 +199,7 @@ class _Builder:
         try:
             value = self._constructor.construct_object(node, deep=True)
         except (yaml.YAMLError, ValueError, TypeError):
-            self.problems.append(
-                Problem(_at(self.source.file, node), _dotted(path), _bad_tag(node))
-            )
+            self.problems.append(Problem(_at(self.source.file, node), dotted(path), _bad_tag(node)))
             return None
         if node.style is None and not isinstance(value, str):
             self.source.raw_text[path] = node.value
@@ -217,7 +215,7 @@ class _Builder:
                     key = self._constructor.construct_object(key_node, deep=True)
                 except (yaml.YAMLError, ValueError, TypeError):
                     self.problems.append(
-                        Problem(_at(self.source.file, key_node), _dotted(path), _bad_tag(key_node))
+                        Problem(_at(self.source.file, key_node), dotted(path), _bad_tag(key_node))
                     )
                     continue
             if not isinstance(key, str):
@@ -230,7 +228,7 @@ class _Builder:
                 self.problems.append(
                     Problem(
                         f"{self.source.file}:{_mark(key_node).line}:{_mark(key_node).column}",
-                        _dotted(child),
+                        dotted(child),
                         f"duplicate key {key!r}{where_first}",
                     )
                 )
@@ -314,7 +312,7 @@ class _Measure:
             raise _Refused(
                 Problem(
                     _at(self.file, node),
-                    _dotted(path),
+                    dotted(path),
                     "an alias here refers to a value that contains it (a recursive alias); "
                     "mailauth.yaml cannot hold loops",
                 )
@@ -323,7 +321,7 @@ class _Measure:
             raise _Refused(
                 Problem(
                     _at(self.file, node),
-                    _dotted(path[:4]) + "...",
+                    dotted(path[:4]) + "...",
                     f"nested more than {MAX_DEPTH} levels deep; refusing to read further",
                 )
             )
@@ -381,7 +379,7 @@ class _Measure:
         raise _Refused(
             Problem(
                 _at(self.file, node),
-                _dotted(path),
+                dotted(path),
                 f"expands to {self.sizes[id(node)]} values through YAML aliases, over the "
                 f"limit of {limit} for this file (an alias bomb?); refusing to expand it",
             )
@@ -488,13 +486,11 @@ def compose_yaml(text: str, *, core: bool = True) -> yaml.Node | None:
     return yaml.compose(text, Loader=CoreLoader if core else yaml.SafeLoader)
 
 
-def _dotted(path: PathKey) -> str:
+def dotted(path: PathKey) -> str:
+    """``domains[0].dmarc.p`` from ``("domains", 0, "dmarc", "p")``: a field as messages name it."""
     out = ""
     for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else part
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
     return out or "(document)"
 
 
