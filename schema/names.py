@@ -2,8 +2,8 @@
 
 Each check returns the normalised value or raises ValueError with a sentence that tells the
 user what is wrong; pydantic turns that into a positioned error. The helpers (:func:`norm`,
-:func:`within`, :func:`suffixes`, :func:`longest_suffix`, :func:`parse_nameserver`) are the
-one copy that the compiler, the linter, SPF and verify share.
+:func:`suffixes`, :func:`longest_suffix`, :func:`parse_nameserver`) are the one copy that
+the compiler, the linter, SPF and verify share.
 """
 
 from __future__ import annotations
@@ -173,11 +173,6 @@ def ip_address(value: str, version: int) -> str:
 def norm(name: str) -> str:
     """A DNS name as the compiler compares it: no surrounding blanks, no final dot, lower case."""
     return name.strip().rstrip(".").lower()
-
-
-def within(name: str, parent: str) -> bool:
-    """``name`` is ``parent`` or lies under it (label-wise; both already normalised)."""
-    return name == parent or name.endswith("." + parent)
 
 
 def suffixes(name: str) -> Iterator[str]:
