@@ -41,6 +41,7 @@ import yaml
 
 from mailauth.backends.base import Artifact
 from mailauth.compiler.model import MailModel, Record, ZoneModel
+from mailauth.schema import fastpaths
 from mailauth.schema.targets import OctodnsProvider, OctodnsTarget
 
 # The record types mailauth may put in a zone (mail records plus the extra types of the
@@ -102,7 +103,8 @@ _NaturalDumper.add_representer(dict, _represent_mapping)
 # empty apex key, long quoted scalars), so it cannot stand in. _BlockWriter writes the
 # shapes zone files have (block mappings and sequences of ASCII text and numbers that
 # PyYAML writes plain) exactly as PyYAML's emitter does, step for step; anything else (a
-# value PyYAML would quote, say) goes through PyYAML itself.
+# value PyYAML would quote, say) goes through PyYAML itself. MAILAUTH_PURE=1
+# (schema/fastpaths.py) turns it off; tests/test_fastpaths.py compares the two.
 _WIDTH = 80  # PyYAML's best_width
 _RUNS = re.compile(r" +|[^ ]+")
 _INDENT = 2
@@ -318,7 +320,7 @@ def _fast_dump(data: Mapping[str, Any]) -> str | None:
 
 def dump_zone_yaml(data: Mapping[str, Any]) -> str:
     """YAML with octodns's own dump settings (block style, indent 2, ``---`` first)."""
-    fast = _fast_dump(data)
+    fast = _fast_dump(data) if fastpaths.enabled() else None
     if fast is not None:
         return fast
     return yaml.dump(

@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from mailauth.schema import fastpaths
 from mailauth.schema.errors import ConfigError, Problem
 
 # A real mailauth.yaml for thousands of domains stays far below this; anything bigger is a
@@ -393,6 +394,8 @@ class _Measure:
 # recursion, from libyaml's events; anything unusual (a syntax error, an undefined or
 # repeated anchor, a second document, nesting deeper than _FAST_DEPTH) is handed to the
 # pure-Python composer, so that such files get exactly the messages they always got.
+# MAILAUTH_PURE=1 (schema/fastpaths.py) turns this path off; tests/test_yaml_core.py
+# compares the two.
 _CSafe: Any = getattr(yaml, "CSafeLoader", None)
 _CLoader: Any = (
     type("CoreCLoader", (_CSafe,), {"yaml_implicit_resolvers": _core_resolvers()})
@@ -406,7 +409,12 @@ class _Fallback(Exception):
     """The fast path declines this document; the pure-Python composer takes it."""
 
 
-def _compose_events(parser: Any) -> yaml.Node | None:
+# A block scalar's header as PyYAML's scanner takes it: indicators, then a comment only
+# after a blank (libyaml also takes ``|#``, which PyYAML refuses).
+_BLOCK_HEADER = re.compile(r"[|>][-+0-9]{0,2}(?:[ \t]+(?:#[^\n]*)?)?(?:\n|$)")
+
+
+def _compose_events(parser: Any, text: str) -> yaml.Node | None:
     """The single document of ``parser``'s event stream as a node graph (iteratively)."""
     parser.get_event()  # stream start
     if parser.check_event(yaml.StreamEndEvent):
@@ -430,8 +438,18 @@ def _compose_events(parser: Any) -> yaml.Node | None:
         else:
             tag = event.tag
             if kind is yaml.ScalarEvent:
-                if tag is None or tag == "!":
+                if tag == "!":
+                    # PyYAML's parser resolves a "!" scalar as plain; libyaml says not
+                    # plain when the scalar is empty (``a: !``: null, not "").
+                    tag = resolve(yaml.ScalarNode, event.value, (True, False))
+                elif tag is None:
                     tag = resolve(yaml.ScalarNode, event.value, event.implicit)
+                if event.style in ("|", ">") and not _BLOCK_HEADER.match(
+                    text, event.start_mark.index
+                ):
+                    raise _Fallback
+                if not event.value and event.start_mark.index >= len(text):
+                    raise _Fallback  # ``?`` at the very end: libyaml puts it a line lower
                 # libyaml says "" for a plain scalar where PyYAML says None.
                 node = yaml.ScalarNode(
                     tag, event.value, event.start_mark, event.end_mark, style=event.style or None
@@ -474,11 +492,11 @@ def compose_yaml(text: str, *, core: bool = True) -> yaml.Node | None:
     ``core`` resolves plain scalars by the YAML 1.2 core schema (mailauth.yaml); without it,
     by PyYAML's YAML 1.1 rules (for files PyYAML wrote, such as octodns zone files).
     """
-    fast = _CLoader if core else _CSafe
+    fast = (_CLoader if core else _CSafe) if fastpaths.enabled() else None
     if fast is not None:
         parser = fast(text)
         try:
-            return _compose_events(parser)
+            return _compose_events(parser, text)
         except (_Fallback, yaml.YAMLError, ValueError):
             pass
         finally:
