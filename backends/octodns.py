@@ -110,7 +110,8 @@ _RUNS = re.compile(r" +|[^ ]+")
 _INDENT = 2
 _STR_TAG = "tag:yaml.org,2002:str"
 _RESOLVER = yaml.resolver.Resolver()
-_ANALYSER = yaml.emitter.Emitter(None, allow_unicode=True)  # type: ignore[arg-type]
+# Only its analyze_scalar is used, which writes nothing: no stream.
+_ANALYSER = yaml.emitter.Emitter(None, allow_unicode=True)  # type: ignore[arg-type]  # no stream
 
 
 @functools.lru_cache(maxsize=16384)
@@ -139,7 +140,8 @@ def _plain(text: str) -> bool:
     """PyYAML writes ``text`` as a plain scalar (in block context, not as a simple key)."""
     if not text or not text.isascii() or not text.isprintable():
         return False
-    if _RESOLVER.resolve(yaml.ScalarNode, text, (True, False)) != _STR_TAG:  # type: ignore[no-untyped-call]
+    resolved = _RESOLVER.resolve(yaml.ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]  # untyped in types-PyYAML
+    if resolved != _STR_TAG:
         return False
     if (
         _SURELY_PLAIN.fullmatch(text)

@@ -176,7 +176,7 @@ _Key = bytes
 
 def _key(rtype: str, rdata: dns.rdata.Rdata) -> _Key:
     if rtype == "TXT":
-        return b"".join(rdata.strings)  # type: ignore[attr-defined]
+        return b"".join(rdata.strings)  # type: ignore[attr-defined]  # a TXT rdata has .strings
     return rdata.to_digestable()
 
 

@@ -128,7 +128,8 @@ def _core_resolvers() -> dict[Any, list[tuple[str, re.Pattern[str]]]]:
 
 
 def _scalar_text(loader: yaml.SafeLoader, node: yaml.Node) -> str:
-    value = loader.construct_scalar(node)  # type: ignore[arg-type]
+    # Any node: for a collection (``!!int [1]``) PyYAML raises its own ConstructorError.
+    value = loader.construct_scalar(node)  # type: ignore[arg-type]  # see the line above
     assert isinstance(value, str)
     return value
 
