@@ -1,4 +1,4 @@
-"""The pipeline every front door uses: load -> build -> plan -> (apply).
+"""The pipeline behind the commands: load -> build -> plan -> (apply).
 
 plan, apply and the octodns source go through here, so that each of them sees the same
 model and the same plan.
