@@ -169,7 +169,7 @@ def zone_serial_edit(template: str) -> Edit:
         if old_text is not None and old is not None:
             masked = old_text[: old.start] + SERIAL_PLACEHOLDER + old_text[old.end :]
             if masked == template:
-                return current  # type: ignore[return-value]
+                return current  # type: ignore[return-value]  # not None: old_text came from it
         serial = next_serial(old.value if old else None, ctx.today)
         return replace_serial(template, span, serial).encode()
 

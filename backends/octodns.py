@@ -39,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from mailauth.backends.base import Artifact, Backend, BuildContext
 from mailauth.compiler.model import MailModel, Record, ZoneModel
-from mailauth.schema import rrtypes
+from mailauth.schema import fastpaths, rrtypes
 from mailauth.schema.rrtypes import escape_txt
 from mailauth.schema.targets import AbsPath, TargetSettings
 
@@ -169,13 +169,15 @@ _NaturalDumper.add_representer(dict, _represent_mapping)
 # empty apex key, long quoted scalars), so it cannot stand in. _BlockWriter writes the
 # shapes zone files have (block mappings and sequences of ASCII text and numbers that
 # PyYAML writes plain) exactly as PyYAML's emitter does, step for step; anything else (a
-# value PyYAML would quote, say) goes through PyYAML itself.
+# value PyYAML would quote, say) goes through PyYAML itself. MAILAUTH_PURE=1
+# (schema/fastpaths.py) turns it off; tests/test_fastpaths.py compares the two.
 _WIDTH = 80  # PyYAML's best_width
 _RUNS = re.compile(r" +|[^ ]+")
 _INDENT = 2
 _STR_TAG = "tag:yaml.org,2002:str"
 _RESOLVER = yaml.resolver.Resolver()
-_ANALYSER = yaml.emitter.Emitter(None, allow_unicode=True)  # type: ignore[arg-type]
+# Only its analyze_scalar is used, which writes nothing: no stream.
+_ANALYSER = yaml.emitter.Emitter(None, allow_unicode=True)  # type: ignore[arg-type]  # no stream
 
 
 @functools.lru_cache(maxsize=16384)
@@ -204,7 +206,8 @@ def _plain(text: str) -> bool:
     """PyYAML writes ``text`` as a plain scalar (in block context, not as a simple key)."""
     if not text or not text.isascii() or not text.isprintable():
         return False
-    if _RESOLVER.resolve(yaml.ScalarNode, text, (True, False)) != _STR_TAG:  # type: ignore[no-untyped-call]
+    resolved = _RESOLVER.resolve(yaml.ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]  # untyped in types-PyYAML
+    if resolved != _STR_TAG:
         return False
     if (
         _SURELY_PLAIN.fullmatch(text)
@@ -385,7 +388,7 @@ def _fast_dump(data: Mapping[str, Any]) -> str | None:
 
 def dump_zone_yaml(data: Mapping[str, Any]) -> str:
     """YAML with octodns's own dump settings (block style, indent 2, ``---`` first)."""
-    fast = _fast_dump(data)
+    fast = _fast_dump(data) if fastpaths.enabled() else None
     if fast is not None:
         return fast
     return yaml.dump(

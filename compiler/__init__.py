@@ -1,0 +1,1 @@
+"""mailauth.compiler: mailauth.yaml -> model -> plan -> files, and the commands around it."""

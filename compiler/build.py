@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Container, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -26,6 +26,7 @@ from mailauth.compiler.spf.cache import NO_CACHE, SpfCache
 from mailauth.compiler.spf.flatten import published_spf
 from mailauth.schema.errors import ConfigError, Problem
 from mailauth.schema.models import Config, Dkim, DkimSelector, Dmarc, Domain, Spf, Zone
+from mailauth.schema.names import longest_suffix
 from mailauth.schema.rrtypes import check_value, nameless
 from mailauth.schema.validate import LoadedConfig, dotted
 
@@ -74,17 +75,6 @@ def key_path(config: Config, domain: str, selector: DkimSelector) -> str:
         return selector.key_file
     relative = config.keys.file.format(domain=domain, selector=selector.name)
     return config.keys.directory.rstrip("/") + "/" + relative
-
-
-def _zone_for(name: str, zones: Container[str]) -> str | None:
-    """The longest declared zone that ``name`` lies in: its suffixes, longest first."""
-    while True:
-        if name in zones:
-            return name
-        dot = name.find(".")
-        if dot < 0:
-            return None
-        name = name[dot + 1 :]
 
 
 def _relative(name: str, zone: str) -> str:
@@ -187,7 +177,7 @@ def build_model(
     }
 
     def builder_for(name: str) -> _ZoneBuilder:
-        zone = _zone_for(name, builders)
+        zone = longest_suffix(name, builders)
         if zone is None:
             # Not in a declared zone: the domain's records become an include fragment.
             builders[name] = _ZoneBuilder(name, None, config.defaults.ttl)
@@ -210,7 +200,7 @@ def build_model(
             builders[spec.name].add(owner, extra.type, value, extra.ttl, "extra")
 
     for host in config.mail_hosts:
-        zone = _zone_for(host.name, zone_specs)
+        zone = longest_suffix(host.name, zone_specs)
         if zone is None:
             continue
         for addr in host.ipv4:

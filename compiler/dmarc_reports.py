@@ -17,15 +17,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 
+from mailauth.schema.names import norm, suffixes
+
 REPORT_RECORD = "v=DMARC1"
-
-
-def _norm(name: str) -> str:
-    return name.strip().rstrip(".").lower()
-
-
-def within(name: str, parent: str) -> bool:
-    return name == parent or name.endswith("." + parent)
 
 
 class KnownNames:
@@ -36,19 +30,18 @@ class KnownNames:
     """
 
     def __init__(self, names: Iterable[str]) -> None:
-        self.names = frozenset(_norm(n) for n in names)
+        self.names = frozenset(norm(n) for n in names)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names)
 
     def shortest(self, name: str) -> str | None:
         """The shortest known name that ``name`` lies in (normalised), if any."""
-        labels = _norm(name).split(".")
-        for start in range(len(labels) - 1, -1, -1):
-            suffix = ".".join(labels[start:])
+        found = None
+        for suffix in suffixes(norm(name)):
             if suffix in self.names:
-                return suffix
-        return None
+                found = suffix
+        return found
 
 
 def _known(known: Iterable[str]) -> KnownNames:
@@ -63,7 +56,7 @@ def org_domain(name: str, known: Iterable[str]) -> str:
     found = _known(known).shortest(name)
     if found is not None:
         return found
-    return ".".join(_norm(name).split(".")[-2:])
+    return ".".join(norm(name).split(".")[-2:])
 
 
 def tag_list(text: str) -> list[tuple[str, str]]:
@@ -94,7 +87,7 @@ def uri_host(uri: str) -> str | None:
     local, at, host = address.rpartition("@")
     if not at or not local or not host:
         return None
-    return _norm(host)
+    return norm(host)
 
 
 def external_destinations(
@@ -112,7 +105,7 @@ def external_destinations(
 
 
 def authorization_name(domain: str, host: str) -> str:
-    return f"{_norm(domain)}._report._dmarc.{_norm(host)}"
+    return f"{norm(domain)}._report._dmarc.{norm(host)}"
 
 
 def report_authorizations(policies: Sequence[tuple[str, str]], zones: Sequence[str]) -> list[str]:

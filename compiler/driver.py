@@ -1,7 +1,7 @@
-"""The pipeline every front door uses: load -> build -> plan -> (apply).
+"""The pipeline behind the commands: load -> build -> plan -> (apply).
 
-The CLI and any other entry point (an octodns source, tests) go through here, so that
-each of them sees the same model and the same plan.
+plan, apply and the octodns source go through here, so that each of them sees the same
+model and the same plan.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 A plan of thousands of zones spends about a second on the policy rules and as long on
 rendering and comparing files, and neither needs the other. The child starts as a copy
 of this process (fork: nothing to import, nothing to send), runs the function, and sends
-back its result, pickled, through a pipe.
+back its result, pickled, through a pipe. MAILAUTH_PURE=1 (schema/fastpaths.py) keeps the
+rules in this process; tests/test_forked_gate.py compares the two.
 """
 
 from __future__ import annotations
@@ -12,17 +13,18 @@ import os
 import pickle
 import threading
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
+from mailauth.schema import fastpaths
 from mailauth.schema.errors import MailauthError
 
 T = TypeVar("T")
 
 
 def can_fork() -> bool:
-    """fork is there, and no other thread runs (a forked copy of a lock held by one could
-    never be released in the child)."""
-    return hasattr(os, "fork") and threading.active_count() == 1
+    """The fast paths are on (schema/fastpaths.py), fork is there, and no other thread runs
+    (a forked copy of a lock held by one could never be released in the child)."""
+    return fastpaths.enabled() and hasattr(os, "fork") and threading.active_count() == 1
 
 
 class Forked(Generic[T]):
@@ -64,4 +66,4 @@ class Forked(Generic[T]):
             return self.fn()
         if kind == "error":
             raise value
-        return value  # type: ignore[no-any-return]
+        return cast(T, value)  # unpickled: what fn() returned in the child

@@ -306,7 +306,7 @@ def resolve_keys(
                 continue
             phase.new_keys.append(f"{path} ({sel.algorithm}-{sel.key_bits})")
             store = config.keys.directory.rstrip("/")
-            common = {
+            common: dict[str, Any] = {
                 "path": path,
                 "key_store": store if path.startswith(store + "/") else str(Path(path).parent),
                 "mode": 0o600,
@@ -324,9 +324,7 @@ def resolve_keys(
                 phase.index[ident] = KnownKey(sel.algorithm, sel.key_bits, PENDING_KEY)
                 continue
             placeholder = f"new {sel.algorithm}-{sel.key_bits} private key, made by apply"
-            phase.artifacts.append(
-                (KEYS_TARGET, Artifact(placeholder=placeholder, **common))  # type: ignore[arg-type]
-            )
+            phase.artifacts.append((KEYS_TARGET, Artifact(placeholder=placeholder, **common)))
             new_lock[ident] = LockEntry(
                 domain.name, sel.name, sel.algorithm, sel.key_bits, today.isoformat(),
                 PENDING_KEY, PENDING_KEY,

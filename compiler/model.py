@@ -1,7 +1,8 @@
 """The backend-neutral MailModel: every record of every zone, every signing key, resolved.
 
-Backends render from this and nothing else, so policy (defaults, which zone a name falls
-in, what a DMARC record says) is decided once, here, and never re-derived per target.
+Backends render from this and their own target settings (schema/targets.py): policy
+(defaults, which zone a name falls in, what a DMARC record says) is decided once, by
+compiler/build.py, and stored here, never re-derived per target.
 """
 
 from __future__ import annotations

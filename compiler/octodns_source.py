@@ -40,8 +40,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
-from octodns.record import Record as OctodnsRecord  # type: ignore[import-untyped,import-not-found,unused-ignore]
-from octodns.source.base import BaseSource  # type: ignore[import-untyped,import-not-found,unused-ignore]
+from octodns.record import Record as OctodnsRecord  # type: ignore[import-untyped,import-not-found,unused-ignore]  # octodns: no type hints, optional
+from octodns.source.base import BaseSource  # type: ignore[import-untyped,import-not-found,unused-ignore]  # octodns: no type hints
 
 from mailauth.backends.octodns import zone_data
 from mailauth.compiler.driver import checked_model, open_job
@@ -58,7 +58,7 @@ def _is_spf(value: str) -> bool:
     return value.lower().startswith("v=spf1")
 
 
-class MailauthSource(BaseSource):  # type: ignore[misc]
+class MailauthSource(BaseSource):  # type: ignore[misc]  # BaseSource is untyped (Any)
     """The records mailauth owns, for octodns.
 
     ``config``: path of mailauth.yaml (relative to where octodns runs). ``root``: the

@@ -25,7 +25,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import ipaddress
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -49,6 +48,7 @@ from mailauth.compiler.driver import Job, prepare
 from mailauth.compiler.lockfile import Lock
 from mailauth.compiler.model import DkimKey, MailModel, Record, ZoneModel
 from mailauth.schema.errors import MailauthError
+from mailauth.schema.names import longest_suffix, norm, parse_nameserver
 
 VERIFY_FORMAT_VERSION = 1
 
@@ -118,35 +118,6 @@ class VerifyReport:
 # --- asking DNS -----------------------------------------------------------------------------
 
 
-def parse_nameserver(text: str) -> tuple[str, int]:
-    """``IP``, ``IP:PORT``, ``[IPv6]:PORT`` or a bare IPv6 address -> (address, port)."""
-    text = text.strip()
-    host, port = text, 53
-    if text.startswith("["):
-        end = text.find("]")
-        if end < 0:
-            raise ValueError(f"{text!r}: missing ']'")
-        host, rest = text[1:end], text[end + 1 :]
-        if rest:
-            if not rest.startswith(":"):
-                raise ValueError(f"{text!r}: expected [ADDRESS]:PORT")
-            port = _port(rest[1:], text)
-    elif text.count(":") == 1:
-        host, raw = text.split(":")
-        port = _port(raw, text)
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        raise ValueError(f"{text!r}: not an IP address (expected IP[:PORT])") from None
-    return str(address), port
-
-
-def _port(raw: str, text: str) -> int:
-    if not raw.isdigit() or not 0 < int(raw) < 65536:
-        raise ValueError(f"{text!r}: the port must be a number from 1 to 65535")
-    return int(raw)
-
-
 class DnsLookup:
     """Ask the given servers (in order, the next one on a timeout) over UDP, TCP if truncated."""
 
@@ -201,7 +172,7 @@ _Key = bytes
 
 def _key(rtype: str, rdata: dns.rdata.Rdata) -> _Key:
     if rtype == "TXT":
-        return b"".join(rdata.strings)  # type: ignore[attr-defined]
+        return b"".join(rdata.strings)  # type: ignore[attr-defined]  # a TXT rdata has .strings
     return rdata.to_digestable()
 
 
@@ -251,31 +222,27 @@ def _fingerprint(public_b64: str) -> str:
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
-def _within(name: str, domain: str) -> bool:
-    name, domain = name.rstrip(".").lower(), domain.rstrip(".").lower()
-    return name == domain or name.endswith("." + domain)
-
-
 class _Checker:
     def __init__(self, model: MailModel, lock: Lock, lookup: Lookup) -> None:
         self.model = model
         self.lock = lock
         self.lookup = lookup
         self.results: dict[str, DomainResult] = {}
+        self.domain_names = frozenset(norm(d.name) for d in model.domains)
+        self.zone_names = frozenset(norm(z.name) for z in model.zones)
         self.keys: dict[str, DkimKey] = {
             f"{k.record_name}.".lower(): k for d in model.domains for k in d.keys
         }
 
     def domain_of(self, name: str, zone: str | None = None) -> str:
-        best = ""
-        for domain in self.model.domains:
-            if _within(name, domain.name) and len(domain.name) > len(best):
-                best = domain.name
-        if not best:
-            for candidate in self.model.zones:
-                if _within(name, candidate.name) and len(candidate.name) > len(best):
-                    best = candidate.name
-        return best or zone or name.rstrip(".")
+        """The longest domain ``name`` lies in, else the longest zone, else ``zone``."""
+        key = norm(name)
+        return (
+            longest_suffix(key, self.domain_names)
+            or longest_suffix(key, self.zone_names)
+            or zone
+            or name.rstrip(".")
+        )
 
     def result(self, domain: str) -> DomainResult:
         return self.results.setdefault(domain, DomainResult(domain))

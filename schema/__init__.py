@@ -1,0 +1,1 @@
+"""mailauth.schema: what mailauth.yaml may say (pydantic models) and how it is read."""

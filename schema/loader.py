@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from mailauth.schema import fastpaths
 from mailauth.schema.errors import ConfigError, Problem
 
 # A real mailauth.yaml for thousands of domains stays far below this; anything bigger is a
@@ -127,7 +128,8 @@ def _core_resolvers() -> dict[Any, list[tuple[str, re.Pattern[str]]]]:
 
 
 def _scalar_text(loader: yaml.SafeLoader, node: yaml.Node) -> str:
-    value = loader.construct_scalar(node)  # type: ignore[arg-type]
+    # Any node: for a collection (``!!int [1]``) PyYAML raises its own ConstructorError.
+    value = loader.construct_scalar(node)  # type: ignore[arg-type]  # see the line above
     assert isinstance(value, str)
     return value
 
@@ -199,9 +201,7 @@ class _Builder:
         try:
             value = self._constructor.construct_object(node, deep=True)
         except (yaml.YAMLError, ValueError, TypeError):
-            self.problems.append(
-                Problem(_at(self.source.file, node), _dotted(path), _bad_tag(node))
-            )
+            self.problems.append(Problem(_at(self.source.file, node), dotted(path), _bad_tag(node)))
             return None
         if node.style is None and not isinstance(value, str):
             self.source.raw_text[path] = node.value
@@ -217,7 +217,7 @@ class _Builder:
                     key = self._constructor.construct_object(key_node, deep=True)
                 except (yaml.YAMLError, ValueError, TypeError):
                     self.problems.append(
-                        Problem(_at(self.source.file, key_node), _dotted(path), _bad_tag(key_node))
+                        Problem(_at(self.source.file, key_node), dotted(path), _bad_tag(key_node))
                     )
                     continue
             if not isinstance(key, str):
@@ -230,7 +230,7 @@ class _Builder:
                 self.problems.append(
                     Problem(
                         f"{self.source.file}:{_mark(key_node).line}:{_mark(key_node).column}",
-                        _dotted(child),
+                        dotted(child),
                         f"duplicate key {key!r}{where_first}",
                     )
                 )
@@ -314,7 +314,7 @@ class _Measure:
             raise _Refused(
                 Problem(
                     _at(self.file, node),
-                    _dotted(path),
+                    dotted(path),
                     "an alias here refers to a value that contains it (a recursive alias); "
                     "mailauth.yaml cannot hold loops",
                 )
@@ -323,7 +323,7 @@ class _Measure:
             raise _Refused(
                 Problem(
                     _at(self.file, node),
-                    _dotted(path[:4]) + "...",
+                    dotted(path[:4]) + "...",
                     f"nested more than {MAX_DEPTH} levels deep; refusing to read further",
                 )
             )
@@ -381,7 +381,7 @@ class _Measure:
         raise _Refused(
             Problem(
                 _at(self.file, node),
-                _dotted(path),
+                dotted(path),
                 f"expands to {self.sizes[id(node)]} values through YAML aliases, over the "
                 f"limit of {limit} for this file (an alias bomb?); refusing to expand it",
             )
@@ -395,6 +395,8 @@ class _Measure:
 # recursion, from libyaml's events; anything unusual (a syntax error, an undefined or
 # repeated anchor, a second document, nesting deeper than _FAST_DEPTH) is handed to the
 # pure-Python composer, so that such files get exactly the messages they always got.
+# MAILAUTH_PURE=1 (schema/fastpaths.py) turns this path off; tests/test_yaml_core.py
+# compares the two.
 _CSafe: Any = getattr(yaml, "CSafeLoader", None)
 _CLoader: Any = (
     type("CoreCLoader", (_CSafe,), {"yaml_implicit_resolvers": _core_resolvers()})
@@ -408,7 +410,12 @@ class _Fallback(Exception):
     """The fast path declines this document; the pure-Python composer takes it."""
 
 
-def _compose_events(parser: Any) -> yaml.Node | None:
+# A block scalar's header as PyYAML's scanner takes it: indicators, then a comment only
+# after a blank (libyaml also takes ``|#``, which PyYAML refuses).
+_BLOCK_HEADER = re.compile(r"[|>][-+0-9]{0,2}(?:[ \t]+(?:#[^\n]*)?)?(?:\n|$)")
+
+
+def _compose_events(parser: Any, text: str) -> yaml.Node | None:
     """The single document of ``parser``'s event stream as a node graph (iteratively)."""
     parser.get_event()  # stream start
     if parser.check_event(yaml.StreamEndEvent):
@@ -432,8 +439,18 @@ def _compose_events(parser: Any) -> yaml.Node | None:
         else:
             tag = event.tag
             if kind is yaml.ScalarEvent:
-                if tag is None or tag == "!":
+                if tag == "!":
+                    # PyYAML's parser resolves a "!" scalar as plain; libyaml says not
+                    # plain when the scalar is empty (``a: !``: null, not "").
+                    tag = resolve(yaml.ScalarNode, event.value, (True, False))
+                elif tag is None:
                     tag = resolve(yaml.ScalarNode, event.value, event.implicit)
+                if event.style in ("|", ">") and not _BLOCK_HEADER.match(
+                    text, event.start_mark.index
+                ):
+                    raise _Fallback
+                if not event.value and event.start_mark.index >= len(text):
+                    raise _Fallback  # ``?`` at the very end: libyaml puts it a line lower
                 # libyaml says "" for a plain scalar where PyYAML says None.
                 node = yaml.ScalarNode(
                     tag, event.value, event.start_mark, event.end_mark, style=event.style or None
@@ -476,11 +493,11 @@ def compose_yaml(text: str, *, core: bool = True) -> yaml.Node | None:
     ``core`` resolves plain scalars by the YAML 1.2 core schema (mailauth.yaml); without it,
     by PyYAML's YAML 1.1 rules (for files PyYAML wrote, such as octodns zone files).
     """
-    fast = _CLoader if core else _CSafe
+    fast = (_CLoader if core else _CSafe) if fastpaths.enabled() else None
     if fast is not None:
         parser = fast(text)
         try:
-            return _compose_events(parser)
+            return _compose_events(parser, text)
         except (_Fallback, yaml.YAMLError, ValueError):
             pass
         finally:
@@ -488,13 +505,11 @@ def compose_yaml(text: str, *, core: bool = True) -> yaml.Node | None:
     return yaml.compose(text, Loader=CoreLoader if core else yaml.SafeLoader)
 
 
-def _dotted(path: PathKey) -> str:
+def dotted(path: PathKey) -> str:
+    """``domains[0].dmarc.p`` from ``("domains", 0, "dmarc", "p")``: a field as messages name it."""
     out = ""
     for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else part
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
     return out or "(document)"
 
 

@@ -1,13 +1,16 @@
-"""Checks for the strings that end up inside DNS names and generated files.
+"""DNS names and name-server addresses: the checks, and the small helpers that compare names.
 
 Each check returns the normalised value or raises ValueError with a sentence that tells the
-user what is wrong; pydantic turns that into a positioned error.
+user what is wrong; pydantic turns that into a positioned error. The helpers (:func:`norm`,
+:func:`suffixes`, :func:`longest_suffix`, :func:`parse_nameserver`) are the one copy that
+the compiler, the linter, SPF and verify share.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Container, Iterator
 
 _LDH_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 # Owner names of auth records carry underscores (_dmarc, _domainkey, _mta-sts).
@@ -162,3 +165,72 @@ def ip_address(value: str, version: int) -> str:
     if addr.version != version:
         raise ValueError(f"{text!r} is an IPv{addr.version} address where {kind} is expected")
     return str(addr)
+
+
+# --- comparing names ------------------------------------------------------------------------
+
+
+def norm(name: str) -> str:
+    """A DNS name as the compiler compares it: no surrounding blanks, no final dot, lower case."""
+    return name.strip().rstrip(".").lower()
+
+
+def suffixes(name: str) -> Iterator[str]:
+    """``name`` and the names it lies in, longest first: ``a.b.c``, ``b.c``, ``c``."""
+    while True:
+        yield name
+        dot = name.find(".")
+        if dot < 0:
+            return
+        name = name[dot + 1 :]
+
+
+def longest_suffix(name: str, names: Container[str]) -> str | None:
+    """The longest of ``names`` that ``name`` lies in (itself included), or None.
+
+    Asks ``names`` once per label of ``name``, so finding the zone or domain of every
+    record costs time in proportion to the records, whatever the number of zones.
+    """
+    for suffix in suffixes(name):
+        if suffix in names:
+            return suffix
+    return None
+
+
+# --- name servers ---------------------------------------------------------------------------
+
+
+def parse_nameserver(text: str) -> tuple[str, int]:
+    """``IP``, ``IP:PORT``, ``[IPv6]:PORT`` or a bare IPv6 address -> (address, port).
+
+    The one rule for ``--nameserver`` (lint, spf refresh, verify): an IP address, not a host
+    name (resolving it would need the very DNS being checked); the port 1-65535 in ASCII
+    digits, 53 when left out; the address comes back in its canonical spelling.
+    """
+    value = text.strip()
+    host, port = value, 53
+    if value.startswith("["):
+        host, bracket, rest = value[1:].partition("]")
+        if not bracket:
+            raise ValueError(f"{text!r}: missing ']'")
+        if rest:
+            if not rest.startswith(":"):
+                raise ValueError(f"{text!r}: expected [IPv6]:PORT")
+            port = _port(rest[1:], text)
+    elif value.count(":") == 1:
+        host, _, raw = value.partition(":")
+        port = _port(raw, text)
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not an IP address (the name server must be an IP address: "
+            "IP, IP:PORT or [IPv6]:PORT)"
+        ) from None
+    return str(address), port
+
+
+def _port(raw: str, text: str) -> int:
+    if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) < 65536:
+        raise ValueError(f"{text!r}: the port must be a number from 1 to 65535")
+    return int(raw)

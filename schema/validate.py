@@ -20,6 +20,7 @@ from mailauth.schema.loader import (
     gc_paused,
     load_yaml_file,
 )
+from mailauth.schema.loader import dotted as dotted  # re-exported: build, lint, keys use it
 from mailauth.schema.models import Config
 
 
@@ -31,14 +32,6 @@ class LoadedConfig:
     source: SourceMap
     path: Path
     warnings: tuple[Problem, ...]
-
-
-def dotted(path: PathKey) -> str:
-    """``domains[0].dmarc.p`` from ``("domains", 0, "dmarc", "p")``."""
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(document)"
 
 
 def _model_at(path: PathKey) -> type[BaseModel] | None:

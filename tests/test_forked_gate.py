@@ -101,3 +101,27 @@ def test_any_other_failure_in_the_child_shows_as_it_would_here() -> None:
     assert calls == [1]  # the child's attempt is not counted here: it ran in the child
 
     assert Forked(lambda: {"a": [1, 2]}).result() == {"a": [1, 2]}
+
+
+def test_with_the_fast_paths_off_the_rules_run_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MAILAUTH_PURE (schema/fastpaths.py) keeps the rules in this process, same plan."""
+    from mailauth.schema import fastpaths
+
+    config = tmp_path / "mailauth.yaml"
+    config.write_text(CONFIG)
+    job = driver.open_job(config, tmp_path / "root", None)
+    with monkeypatch.context() as m:
+        m.setattr(driver, "PARALLEL_MIN", 0)
+        beside = driver.plan(job, DAY)
+
+    def no_fork(fn: object) -> None:
+        raise AssertionError("forked with the fast paths off")
+
+    monkeypatch.setattr(fastpaths, "FAST", False)
+    monkeypatch.setattr(driver, "PARALLEL_MIN", 0)
+    monkeypatch.setattr(driver, "Forked", no_fork)
+    here = driver.plan(job, DAY)
+    assert _shape(here) == _shape(beside)
+    assert here.notes == beside.notes

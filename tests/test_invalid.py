@@ -30,10 +30,10 @@ CASES = sorted(p.stem for p in HERE.glob("*.yaml"))
 PLACEHOLDER = "<FILE>"
 UPDATE = os.environ.get("MAILAUTH_UPDATE_INVALID") == "1"
 
-# Errors found while building the model (after the schema passed). `apply` currently
-# creates the output root and its lock file before it builds the model, so for these the
-# promise "nothing was written" does not hold yet: compiler/driver.py apply() runs
-# `job.root.mkdir(...)` and `exclusive_lock(...)` before `_plan` raises the ConfigError.
+# Errors found while building the model (after the schema passed). compiler/driver.py
+# apply() makes its plan, and so builds the model, before it creates the output root or
+# takes its lock, so these too leave nothing behind: the test over every case checks the
+# root is empty, and the one over these checks that no output file was written.
 BUILD_TIME = {"bad-record-value", "cname-conflict"}
 
 
@@ -126,7 +126,7 @@ def test_apply_reports_exact_errors_and_writes_nothing(case: str, tmp_path: Path
 
 @pytest.mark.parametrize("case", sorted(BUILD_TIME))
 def test_apply_build_time_errors_write_no_output_file(case: str, tmp_path: Path) -> None:
-    """What does hold today for build-time errors: the exact message, and no output file."""
+    """Build-time errors: the exact message, and no output file."""
     config = place(case, tmp_path)
     root = tmp_path / "root"
     outcome = run("apply", "-c", config, "--root", root, "--yes")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from mailauth.compiler.lint.engine import Context
-from mailauth.compiler.spf.dnsview import ModelView, addresses, norm
+from mailauth.compiler.spf.dnsview import ModelView, addresses
+from mailauth.schema.names import norm
 
 
 def check(ctx: Context) -> None:

@@ -87,8 +87,8 @@ def _model(
 def _duplicate_spf(loaded: LoadedConfig) -> list[Finding]:
     """SPF001 for hand-written SPF records beside another, found before build refuses them."""
     from mailauth.compiler.lint.engine import make_finding
-    from mailauth.compiler.lint.inventory import norm
     from mailauth.compiler.spf.syntax import is_spf
+    from mailauth.schema.names import norm
 
     config = loaded.config
     seen: dict[str, int] = {d.name: 1 for d in config.domains}
@@ -116,7 +116,8 @@ def _duplicate_spf(loaded: LoadedConfig) -> list[Finding]:
 
 
 def _live(resolve: bool, nameserver: list[str] | None) -> LiveView | None:
-    from mailauth.compiler.spf.dnsview import LiveView, parse_nameserver
+    from mailauth.compiler.spf.dnsview import LiveView
+    from mailauth.schema.names import parse_nameserver
 
     if not resolve:
         return None

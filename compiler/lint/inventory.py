@@ -17,12 +17,9 @@ from mailauth.compiler.records import spf_text
 from mailauth.compiler.spf.syntax import is_spf, parse
 from mailauth.schema.loader import PathKey
 from mailauth.schema.models import Config, Dmarc, Domain, Spf
+from mailauth.schema.names import longest_suffix, norm
 
 Kind = Literal["domain", "chain", "extra"]
-
-
-def norm(name: str) -> str:
-    return name.strip().rstrip(".").lower()
 
 
 @dataclass
@@ -95,15 +92,7 @@ class DomainIndex:
 
     def domain_of(self, name: str) -> str | None:
         """The configured domain ``name`` lies in (the longest match)."""
-        name = norm(name)
-        # The longest match is the first suffix, at a label boundary, that is a domain.
-        while True:
-            if name in self.names:
-                return name
-            dot = name.find(".")
-            if dot < 0:
-                return None
-            name = name[dot + 1 :]
+        return longest_suffix(norm(name), self.names)
 
 
 def domain_of(name: str, config: Config) -> str | None:

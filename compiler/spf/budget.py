@@ -19,8 +19,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from mailauth.compiler.spf.dnsview import DnsView, addresses, norm
+from mailauth.compiler.spf.dnsview import DnsView, addresses
 from mailauth.compiler.spf.syntax import expand, parse
+from mailauth.schema.names import norm
 
 LOOKUP_LIMIT = 10
 VOID_LIMIT = 2

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mailauth.compiler.fsio import read_checked
-from mailauth.compiler.spf.dnsview import RTYPES, Answers, norm
+from mailauth.compiler.spf.dnsview import RTYPES, Answers
 from mailauth.schema.errors import ConfigError, Problem
+from mailauth.schema.names import norm
 from mailauth.schema.validate import LoadedConfig
 
 CACHE_VERSION = 1

@@ -21,13 +21,10 @@ from typing import Protocol
 
 from mailauth.compiler.model import MailModel
 from mailauth.compiler.spf.syntax import is_spf
+from mailauth.schema.names import longest_suffix, norm
 
 RTYPES = ("txt", "mx", "a", "aaaa")
 Answers = dict[str, dict[str, list[str]]]  # name -> rtype -> values
-
-
-def norm(name: str) -> str:
-    return name.strip().rstrip(".").lower()
 
 
 class DnsView(Protocol):
@@ -74,15 +71,9 @@ class ModelView:
                 self.records.setdefault((owner, rtype), []).append(value)
 
     def zone_of(self, name: str) -> tuple[str, str] | None:
-        """The longest zone ``name`` lies in, and its mode: its suffixes, longest first."""
-        while True:
-            mode = self.zones.get(name)
-            if mode is not None:
-                return name, mode
-            dot = name.find(".")
-            if dot < 0:
-                return None
-            name = name[dot + 1 :]
+        """The longest zone ``name`` lies in, and its mode."""
+        zone = longest_suffix(name, self.zones)
+        return None if zone is None else (zone, self.zones[zone])
 
     def authoritative(self, name: str) -> bool:
         """mailauth writes the whole zone of ``name``: what the model lacks does not exist."""
@@ -120,32 +111,6 @@ class DnsFailure(Exception):
     """A query got no usable answer (time-out, SERVFAIL): SPF's temperror."""
 
 
-def parse_nameserver(text: str) -> tuple[str, int]:
-    """``IP``, ``IP:PORT``, ``[IPv6]:PORT`` or a bare IPv6 address."""
-    import ipaddress
-
-    value = text.strip()
-    host, port = value, 53
-    if value.startswith("["):
-        host, _, rest = value[1:].partition("]")
-        if rest:
-            if not rest.startswith(":") or not rest[1:].isdigit():
-                raise ValueError(f"{text!r}: expected [IPv6]:PORT")
-            port = int(rest[1:])
-    elif value.count(":") == 1:
-        host, _, port_text = value.partition(":")
-        if not port_text.isdigit():
-            raise ValueError(f"{text!r}: the port must be a number")
-        port = int(port_text)
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        raise ValueError(f"{text!r}: the name server must be an IP address") from None
-    if not 0 < port < 65536:
-        raise ValueError(f"{text!r}: the port must be 1-65535")
-    return host, port
-
-
 @dataclass
 class LiveView:
     """Real DNS through dnspython; every answer is kept in ``answers`` (the next cache)."""
@@ -161,6 +126,7 @@ class LiveView:
         if self.nameservers:
             resolver = dns.resolver.Resolver(configure=False)
             resolver.nameservers = [host for host, _ in self.nameservers]
+            resolver.nameserver_ports = dict(self.nameservers)  # each server its own port
             resolver.port = self.nameservers[0][1]
         else:
             resolver = dns.resolver.Resolver()

@@ -22,9 +22,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from mailauth.compiler.spf.cache import SpfCache
-from mailauth.compiler.spf.dnsview import CacheView, DnsView, norm
+from mailauth.compiler.spf.dnsview import CacheView, DnsView
 from mailauth.compiler.spf.syntax import expand, parse
 from mailauth.schema.models import Spf
+from mailauth.schema.names import norm
 
 # RFC 7208 section 3.4: keep a record small enough that the whole answer fits a 512-octet
 # UDP packet; 450 octets of record leaves room for the rest of the DNS message.
