@@ -40,7 +40,6 @@ from support import EXAMPLES, run_mailauth
 
 from mailauth.backends import REGISTRY
 from mailauth.backends.octodns import (
-    OCTODNS_TYPES,
     OctodnsBackend,
     escape_txt,
     natural_key,
@@ -54,6 +53,7 @@ from mailauth.compiler.lockfile import LockEntry, render_lock
 from mailauth.compiler.model import MailModel, Record
 from mailauth.compiler.octodns_source import MailauthSource, MailauthSourceError
 from mailauth.schema.errors import ConfigError
+from mailauth.schema.rrtypes import OCTODNS_TYPES
 
 TODAY = date(2026, 1, 18)
 
