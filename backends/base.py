@@ -123,8 +123,8 @@ class Artifact:
     mode_fixed: bool = False
     key_store: str | None = None  # made with dir_mode; directories above it 0755
     # What the file is, for the plan's report: the DNS zone it holds records of (if any),
-    # and its format ("zone": a zone file or fragment mailauth writes whole, "octodns",
-    # "conf", "table", "key"...); None when not said.
+    # and its format ("zone": a zone file or fragment mailauth writes whole; "yaml-zone":
+    # an octodns YamlProvider zone; "conf", "table", "key"...); None when not said.
     zone: str | None = None
     format: str | None = None
 

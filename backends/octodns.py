@@ -544,7 +544,7 @@ class OctodnsBackend(Backend[OctodnsTarget]):
                 content=render_zone_file(zone, root_ns=target.root_ns).encode(),
                 reload=sync,
                 zone=zone.name,
-                format="octodns",
+                format="yaml-zone",
             )
             for zone in model.zones
         ]

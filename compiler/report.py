@@ -388,7 +388,7 @@ def _recognised(path: str, text: str) -> tuple[str | None, str | None]:
         origin = _ORIGIN.search(text) or _INCLUDE_OF.search(text)
         return "zone", None if origin is None else origin.group(1).rstrip(".")
     if text.startswith(OCTODNS_HEADER):
-        return "octodns", PurePosixPath(path).name.removesuffix(".yaml")
+        return "yaml-zone", PurePosixPath(path).name.removesuffix(".yaml")
     return None, None
 
 
@@ -408,7 +408,7 @@ def _zone_records(change: FileChange, data: bytes | None) -> tuple[str, _Rrsets]
     try:
         if kind == "zone":
             return zone, _bind_rrsets(text, zone)
-        if kind == "octodns":
+        if kind == "yaml-zone":
             return zone, _octodns_rrsets(text, zone)
     except (dns.exception.DNSException, yaml.YAMLError, ValueError, KeyError, TypeError):
         return None  # hand-edited beyond reading: the file diff still shows the change
