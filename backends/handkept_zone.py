@@ -56,12 +56,12 @@ import dns.tokenizer
 import dns.ttl
 
 __all__ = [
-    "Finding",
     "GeneratedRecord",
     "HandRecord",
     "IncludeLine",
     "Kind",
     "ZoneCheck",
+    "ZoneProblem",
     "check_handkept_zone",
     "find_include",
     "read_zone",
@@ -111,7 +111,7 @@ class IncludeLine:
 
 
 @dataclass(frozen=True)
-class Finding:
+class ZoneProblem:
     """A problem in the hand-kept zone. ``line`` is None when no line is to blame (a
     missing ``$INCLUDE``)."""
 
@@ -134,14 +134,14 @@ class ZoneCheck:
     records: list[HandRecord] = field(default_factory=list)
     includes: list[IncludeLine] = field(default_factory=list)
     include: IncludeLine | None = None
-    findings: list[Finding] = field(default_factory=list)
+    findings: list[ZoneProblem] = field(default_factory=list)
 
     @property
-    def errors(self) -> list[Finding]:
+    def errors(self) -> list[ZoneProblem]:
         return [f for f in self.findings if f.severity == "error"]
 
     @property
-    def warnings(self) -> list[Finding]:
+    def warnings(self) -> list[ZoneProblem]:
         return [f for f in self.findings if f.severity == "warning"]
 
 
@@ -171,17 +171,21 @@ def _ttl_or_none(value: str) -> int | None:
 
 def read_zone(
     text: str, origin: str, *, path: str = "zone"
-) -> tuple[list[HandRecord], list[IncludeLine], list[Finding]]:
+) -> tuple[list[HandRecord], list[IncludeLine], list[ZoneProblem]]:
     """Records (with their lines) and ``$INCLUDE`` lines of zone text; ``$INCLUDE`` is never
-    followed. A syntax error is a Finding on the line where its entry starts, and reading
+    followed. A syntax error is a ZoneProblem on the line where its entry starts, and reading
     stops there (after an error the rest cannot be trusted: parentheses may be open)."""
     records: list[HandRecord] = []
     includes: list[IncludeLine] = []
-    findings: list[Finding] = []
+    findings: list[ZoneProblem] = []
     try:
         current_origin = dns.name.from_text(origin, dns.name.root)
     except (dns.exception.DNSException, ValueError) as exc:
-        return records, includes, [Finding(path, None, "error", f"bad zone name {origin!r}: {exc}")]
+        return (
+            records,
+            includes,
+            [ZoneProblem(path, None, "error", f"bad zone name {origin!r}: {exc}")],
+        )
     tok = dns.tokenizer.Tokenizer(text, filename=path)
     default_ttl: int | None = None
     last_ttl: int | None = None
@@ -213,7 +217,7 @@ def read_zone(
                     includes.append(IncludeLine(line, args[0], args[1] if len(args) == 2 else None))
                 elif directive == "$GENERATE":
                     findings.append(
-                        Finding(path, line, "warning", "$GENERATE is not expanded; not checked")
+                        ZoneProblem(path, line, "warning", "$GENERATE is not expanded; not checked")
                     )
                 else:
                     raise _ZoneSyntaxError(f"bad directive {' '.join([token.value, *args])}")
@@ -256,7 +260,7 @@ def read_zone(
                 HandRecord(owner, dns.rdatatype.to_text(rdtype), ttl, rdata.to_text(), line)
             )
     except (dns.exception.DNSException, ValueError, UnicodeError) as exc:
-        findings.append(Finding(path, line, "error", f"cannot read the zone: {exc}"))
+        findings.append(ZoneProblem(path, line, "error", f"cannot read the zone: {exc}"))
     return records, includes, findings
 
 
@@ -332,7 +336,7 @@ def check_handkept_zone(
         ):
             hint = " (a relative $INCLUDE names it, but BIND's directory is not known: set it)"
         result.findings.append(
-            Finding(
+            ZoneProblem(
                 path,
                 None,
                 "error",
@@ -355,7 +359,7 @@ def check_handkept_zone(
                 seen.add((theirs.line, ours.kind))
                 shown = name.to_text()
                 result.findings.append(
-                    Finding(
+                    ZoneProblem(
                         path,
                         theirs.line,
                         "error",
@@ -373,7 +377,7 @@ def check_handkept_zone(
             ):
                 seen.add((theirs.line, ours.type))
                 result.findings.append(
-                    Finding(
+                    ZoneProblem(
                         path,
                         theirs.line,
                         "warning",

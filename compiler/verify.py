@@ -74,7 +74,9 @@ Lookup = Callable[[str, str], Answer]
 
 
 @dataclass(frozen=True)
-class Finding:
+class Drift:
+    """One record set whose published values differ from the expected ones (``kind``)."""
+
     kind: Kind
     name: str
     type: str
@@ -97,7 +99,7 @@ class Finding:
 class DomainResult:
     domain: str
     checked: int = 0
-    findings: list[Finding] = field(default_factory=list)
+    findings: list[Drift] = field(default_factory=list)
 
 
 @dataclass
@@ -107,7 +109,7 @@ class VerifyReport:
     notes: list[str] = field(default_factory=list)
 
     @property
-    def findings(self) -> list[Finding]:
+    def findings(self) -> list[Drift]:
         return [f for d in self.domains for f in d.findings]
 
     @property
@@ -247,7 +249,7 @@ class _Checker:
     def result(self, domain: str) -> DomainResult:
         return self.results.setdefault(domain, DomainResult(domain))
 
-    def add(self, name: str, finding: Finding) -> None:
+    def add(self, name: str, finding: Drift) -> None:
         self.result(self.domain_of(name)).findings.append(finding)
 
     def ask(self, name: str, rtype: str, *, refused_ok: bool = False) -> Answer:
@@ -288,8 +290,8 @@ class _Checker:
         want = tuple(expected.values())
         have = tuple(published.values())
 
-        def finding(kind: Kind, message: str) -> Finding:
-            return Finding(kind, name, rtype, want, have, message)
+        def finding(kind: Kind, message: str) -> Drift:
+            return Drift(kind, name, rtype, want, have, message)
 
         if not published:
             self.add(name, finding("missing", f"{name} {rtype} is not published"))
@@ -334,10 +336,10 @@ class _Checker:
                 f"({_fingerprint(''.join(reference.split()))}); mail signed by the mail host "
                 "fails DKIM"
             )
-            self.add(name, Finding("dkim-key", name, "TXT", want, have, message))
+            self.add(name, Drift("dkim-key", name, "TXT", want, have, message))
             return
         message = f"{name}: the DKIM record has other tags than mailauth.yaml says"
-        self.add(name, Finding("different", name, "TXT", want, have, message))
+        self.add(name, Drift("different", name, "TXT", want, have, message))
 
     # -- what should not be there ------------------------------------------------------------
 
@@ -352,7 +354,7 @@ class _Checker:
                 extra = tuple(v for v in have if _txt_kind(v) == kind)
                 if extra:
                     message = f"{name} publishes a {kind.upper()} record not in mailauth.yaml"
-                    self.add(name, Finding("extra", name, "TXT", (), have, message))
+                    self.add(name, Drift("extra", name, "TXT", (), have, message))
 
     def check_stale(self) -> None:
         in_model = {(k.domain, k.selector) for d in self.model.domains for k in d.keys}
@@ -371,7 +373,7 @@ class _Checker:
                 f"{entry.fingerprint[:23]}…): remove the record once no mail signed with it "
                 "is in flight"
             )
-            self.add(name, Finding("stale-selector", name, "TXT", (), have, message))
+            self.add(name, Drift("stale-selector", name, "TXT", (), have, message))
 
 
 def verify(model: MailModel, lock: Lock, lookup: Lookup, nameserver: str = "") -> VerifyReport:

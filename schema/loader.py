@@ -488,7 +488,7 @@ def _compose_events(parser: Any, text: str) -> yaml.Node | None:
 
 
 def compose_yaml(text: str, *, core: bool = True) -> yaml.Node | None:
-    """``yaml.compose(text)``, through libyaml when it is installed.
+    """``yaml.compose(text)``, through libyaml when it is installed and the fast paths are on.
 
     ``core`` resolves plain scalars by the YAML 1.2 core schema (mailauth.yaml); without it,
     by PyYAML's YAML 1.1 rules (for files PyYAML wrote, such as octodns zone files).

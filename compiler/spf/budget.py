@@ -55,8 +55,10 @@ class Node:
 
 
 @dataclass(frozen=True)
-class Finding:
-    """A problem met while counting: the rule, the top-level term it comes from, a sentence."""
+class RuleHit:
+    """A problem met while counting: the rule, the top-level term it comes from, a sentence.
+
+    check_spf turns each into a lint Finding, once it knows where the term is written."""
 
     rule: str
     top: int | None
@@ -72,7 +74,7 @@ class Budget:
     voids: int = 0
     over: Node | None = None  # the lookup past the limit
     void_over: Node | None = None  # the void lookup past the limit
-    findings: list[Finding] = field(default_factory=list)
+    findings: list[RuleHit] = field(default_factory=list)
     unresolved: list[str] = field(default_factory=list)
 
     @property
@@ -106,7 +108,7 @@ class _Walker:
         self.nodes = 0
 
     def problem(self, rule: str, top: int | None, message: str) -> None:
-        finding = Finding(rule, top, message)
+        finding = RuleHit(rule, top, message)
         if finding not in self.budget.findings:
             self.budget.findings.append(finding)
 
