@@ -54,13 +54,6 @@ def _digest(data: bytes | None) -> str | None:
     return None if data is None else hashlib.sha256(data).hexdigest()
 
 
-def _read(path: Path) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        return None
-
-
 def _where(change: FileChange, config_dir: Path) -> str:
     if change.rooted:
         return change.path
@@ -77,13 +70,24 @@ def _new(change: FileChange) -> str | None:
     return _digest(change.new)
 
 
-def plan_checksum(plan: Plan, *, config_file: Path, lock_file: Path, targets: Sequence[str]) -> str:
-    """``sha256:<hex>`` over everything that decides the writes (module docstring)."""
-    config_dir = config_file.resolve().parent
+def plan_checksum(
+    plan: Plan,
+    *,
+    config_dir: Path,
+    config_sha256: str | None,
+    lock_sha256: str | None,
+    targets: Sequence[str],
+) -> str:
+    """``sha256:<hex>`` over everything that decides the writes (module docstring).
+
+    The config and lock digests are of the bytes the plan was made from (compiler/inputs.py
+    reads each once), not of the files as they are when the checksum is taken.
+    """
+    config_dir = config_dir.resolve()
     doc = {
         "version": CHECKSUM_VERSION,
-        "config": _digest(config_file.read_bytes()),
-        "lock": _digest(_read(lock_file)),
+        "config": config_sha256,
+        "lock": lock_sha256,
         "targets": list(targets),
         "files": [
             {

@@ -233,8 +233,13 @@ def plan(job: Job, today: date | None = None) -> Plan:
 
 def checksum(job: Job, result: Plan) -> str:
     """The checksum of a plan made without keys (``plan``); see compiler/checksum.py."""
+    inputs = job.inputs
     return plan_checksum(
-        result, config_file=job.loaded.path, lock_file=job.inputs.lock.path, targets=job.targets
+        result,
+        config_dir=inputs.loaded.path.parent,
+        config_sha256=inputs.loaded.sha256,
+        lock_sha256=inputs.lock.sha256,
+        targets=job.targets,
     )
 
 

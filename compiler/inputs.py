@@ -13,12 +13,13 @@ does not need a file is not stopped by it, and errors show in the order they alw
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mailauth.compiler.build import key_path
-from mailauth.compiler.lockfile import Lock, read_lock
+from mailauth.compiler.lockfile import Lock, read_lock_file
 from mailauth.compiler.plan import PlanError, host_path, read_under
 from mailauth.compiler.spf.cache import SpfCache, load_cache
 from mailauth.schema.errors import ConfigError
@@ -44,6 +45,7 @@ class LockInput:
     """mailauth.lock as read: its path, its entries and whether it exists, or the error."""
 
     found: tuple[Path, Lock, bool] | ConfigError
+    sha256: str | None = None  # of the bytes read, for the plan checksum; None: no lock file
 
     def _get(self) -> tuple[Path, Lock, bool]:
         if isinstance(self.found, ConfigError):
@@ -94,9 +96,12 @@ def _read_lock(loaded: LoadedConfig) -> LockInput:
 
     try:
         path = lock_path(loaded)
-        return LockInput((path, read_lock(path), path.exists()))
+        entries, data = read_lock_file(path)
     except ConfigError as exc:
         return LockInput(exc)
+    if data is None:
+        return LockInput((path, entries, False))
+    return LockInput((path, entries, True), hashlib.sha256(data).hexdigest())
 
 
 def _read_key(root: Path, path: str) -> KeyFile:

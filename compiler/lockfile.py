@@ -41,7 +41,12 @@ def _bad(path: Path, message: str) -> ConfigError:
 
 
 def read_lock(path: Path) -> Lock:
-    """The entries of ``path``; an absent file is an empty lock.
+    """The entries of ``path``; an absent file is an empty lock."""
+    return read_lock_file(path)[0]
+
+
+def read_lock_file(path: Path) -> tuple[Lock, bytes | None]:
+    """The entries of ``path`` and the bytes they were read from (None: no lock file).
 
     Read as plan reads (fsio.read_checked): a regular file, not through a symlink, capped.
     """
@@ -50,9 +55,13 @@ def read_lock(path: Path) -> Lock:
     except OSError as exc:
         raise _bad(path, f"cannot read: {exc}") from None
     if read is None:
-        return {}
+        return {}, None
+    return _parse(path, read[0]), read[0]
+
+
+def _parse(path: Path, data: bytes) -> Lock:
     try:
-        raw = read[0].decode("utf-8")
+        raw = data.decode("utf-8")
     except UnicodeDecodeError:
         raise _bad(path, "not UTF-8 text; restore it from version control") from None
     try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import hashlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -90,6 +91,9 @@ class LoadedDocument:
 
     data: Any
     source: SourceMap
+    #: sha256 of the bytes read (the plan checksum covers exactly what was validated);
+    #: None for text that came from no file.
+    sha256: str | None = None
 
 
 _STR_TAG = "tag:yaml.org,2002:str"
@@ -651,4 +655,6 @@ def load_yaml_file(path: Path) -> LoadedDocument:
                 )
             ]
         ) from None
-    return load_yaml_text(text, name)
+    document = load_yaml_text(text, name)
+    document.sha256 = hashlib.sha256(raw).hexdigest()
+    return document

@@ -32,6 +32,7 @@ class LoadedConfig:
     source: SourceMap
     path: Path
     warnings: tuple[Problem, ...]
+    sha256: str | None = None  # of the bytes validated (schema/loader.py LoadedDocument)
 
 
 def _model_at(path: PathKey) -> type[BaseModel] | None:
@@ -299,7 +300,9 @@ def validate_document(document: LoadedDocument, path: Path) -> LoadedConfig:
     duplicates = _duplicates(config, source)
     if duplicates:
         raise ConfigError(duplicates)
-    return LoadedConfig(config, source, path, tuple(_warnings(config, source)))
+    return LoadedConfig(
+        config, source, path, tuple(_warnings(config, source)), sha256=document.sha256
+    )
 
 
 def load_config(path: Path) -> LoadedConfig:

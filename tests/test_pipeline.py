@@ -17,6 +17,7 @@ from mailauth.backends import REGISTRY
 from mailauth.compiler import driver, inputs, verify
 from mailauth.compiler.build import build_model
 from mailauth.compiler.cli import app
+from mailauth.compiler.lockfile import render_lock
 from mailauth.compiler.spf.cache import render_cache
 from mailauth.compiler.spf.dnsview import Answers
 from mailauth.schema.errors import ConfigError, MailauthError, PlanError, TargetError
@@ -176,6 +177,22 @@ def test_apply_reads_again_only_when_a_file_changed_under_its_lock(
     job = driver.open_job(flattening, tmp_path / "root", None)
     assert driver.apply(job, lambda _plan: True) is not None
     assert len(reads) == 1
+
+
+def test_the_checksum_covers_the_bytes_the_plan_was_made_from(
+    flattening: Path, tmp_path: Path
+) -> None:
+    """An edit after the plan was made changes the next checksum, never this one: the
+    checksum digests what was read once (inputs.py), not the files as they are later."""
+    job = driver.open_job(flattening, tmp_path / "root", None)
+    result = driver.plan(job)
+    before = driver.checksum(job, result)
+    flattening.write_text(FLATTENING + "# an edit after the plan\n")
+    (flattening.parent / "mailauth.lock").write_bytes(render_lock({}))
+    assert driver.checksum(job, result) == before
+    again = driver.open_job(flattening, tmp_path / "root", None)
+    assert again.loaded.sha256 != job.loaded.sha256
+    assert again.inputs.lock.sha256 is not None and job.inputs.lock.sha256 is None
 
 
 # --- one error boundary ---------------------------------------------------------------------
