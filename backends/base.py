@@ -314,6 +314,14 @@ VOLATILE_ROOTS = ("/run/", "/var/run/")
 POSTFIX_USER = "postfix"
 
 
+def user_id(user: str | None, group: str | None) -> str | None:
+    """The ``UserID`` value of OpenDKIM and OpenDMARC: ``user`` or ``user:group``; None
+    keeps the daemon as root (a group alone means nothing to them)."""
+    if user is not None and group is not None:
+        return f"{user}:{group}"
+    return user
+
+
 def socket_path(socket: str) -> str | None:
     """The file of a ``local:``/``unix:`` milter socket; None for inet sockets."""
     kind, _, path = socket.partition(":")

@@ -26,6 +26,7 @@ from mailauth.backends.base import (
     socket_access,
     socket_path,
     tmpfiles_artifact,
+    user_id,
 )
 from mailauth.backends.templating import render
 from mailauth.compiler.model import DkimKey, MailModel, Milter
@@ -90,9 +91,7 @@ def render_conf(model: MailModel, target: OpenDkimTarget) -> str:
     per_domain: dict[str, int] = {}
     for key in signing_keys(model):
         per_domain[key.domain] = per_domain.get(key.domain, 0) + 1
-    user = target.user
-    if user is not None and target.group is not None:
-        user = f"{user}:{target.group}"
+    user = user_id(target.user, target.group)
     return render(
         "opendkim.conf.j2",
         header=HEADER.rstrip("\n"),

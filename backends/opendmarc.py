@@ -37,6 +37,7 @@ from mailauth.backends.base import (
     socket_access,
     socket_path,
     tmpfiles_artifact,
+    user_id,
 )
 from mailauth.backends.templating import render
 from mailauth.compiler.model import MailModel, Milter
@@ -118,9 +119,7 @@ def render_conf(model: MailModel, target: OpenDmarcTarget) -> str:
         if name not in trusted:
             trusted.append(name)
     self_validate, ignore_results = SPF_MODES[target.spf]
-    user = target.user
-    if user is not None and target.group is not None:
-        user = f"{user}:{target.group}"
+    user = user_id(target.user, target.group)
     return render(
         "opendmarc.conf.j2",
         header=HEADER.rstrip("\n"),
