@@ -161,7 +161,7 @@ def test_report_reads_both_targets_through_the_table() -> None:
         )
         for path, kind, text in (
             ("/var/named/zone.example.org", "zone", render_zone(zone)),
-            ("/etc/octodns/example.org.yaml", "octodns", render_zone_file(zone)),
+            ("/etc/octodns/example.org.yaml", "yaml-zone", render_zone_file(zone)),
         )
     ]
     found = [c for c in dns_changes(Plan(Path("/r"), changes)) if c.type == "TLSA"]
