@@ -294,13 +294,18 @@ def apply(
         typer.Option(
             "--checksum",
             metavar="SUM",
-            help="Write only if the plan still has this (reviewed) checksum.",
+            help="Write only if the plan has this reviewed checksum (no --yes needed).",
         ),
     ] = None,
     quiet: QuietOpt = False,
     strict: StrictOpt = False,
 ) -> None:
-    """Write the planned changes atomically (backups kept) and say what to reload."""
+    """Write the planned changes atomically (backups kept) and say what to reload.
+
+    With --checksum, the reviewed checksum is the confirmation: apply asks nothing and
+    needs no --yes.
+    """
+    from mailauth.compiler.checksum import parse
     from mailauth.compiler.report import (
         KeyProgress,
         as_text,
@@ -309,10 +314,14 @@ def apply(
         withheld_note,
     )
 
+    if checksum is not None:
+        checksum = parse(checksum)  # a mistyped or truncated one, before any work
+    yes = yes or checksum is not None
     job = replace(_open(config, root, target), strict=strict)
     if not yes and not sys.stdin.isatty():
         raise MailauthError(
-            "no terminal to ask for confirmation; re-run with --yes (nothing written)"
+            "no terminal to ask for confirmation; re-run with --yes, or with --checksum "
+            "and the checksum of the reviewed plan (nothing written)"
         )
     colour = _colour(no_color)
 
@@ -322,6 +331,12 @@ def apply(
         return _ask(yes, f"Write these changes under {job.root}?")
 
     result = _run_apply(job, confirm, KeyProgress(enabled=not quiet), expect_checksum=checksum)
+    if result.already_applied is not None:
+        typer.echo(
+            f"Already applied: {result.already_applied} is the last reviewed plan applied "
+            f"under {job.root}, and nothing is left to do."
+        )
+        return
     if not result.has_work:
         typer.echo("No changes: everything under the root is up to date.")
         return
