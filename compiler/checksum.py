@@ -36,11 +36,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
 from mailauth.compiler.keys import PENDING_KEY
 from mailauth.compiler.plan import FileChange, Plan, PlanError
+from mailauth.schema.errors import MailauthError
 
 CHECKSUM_VERSION = 1
 PREFIX = "sha256:"
@@ -114,6 +116,35 @@ def normalise(value: str) -> str:
     if not text.startswith(PREFIX):
         text = PREFIX + text
     return text
+
+
+_HEX = re.compile(r"[0-9a-f]*")
+DIGITS = 64
+
+
+class MalformedChecksum(MailauthError):
+    """What was given as --checksum is not a plan checksum at all (a typo, a cut paste)."""
+
+
+def parse(value: str) -> str:
+    """``value`` as a checksum (see :func:`normalise`), or :class:`MalformedChecksum`.
+
+    Kept apart from a mismatch: a checksum cut short or mistyped is not a plan that
+    changed since the review, and saying so would send the reviewer after the wrong thing.
+    """
+    text = normalise(value)
+    digits = text.removeprefix(PREFIX)
+    if len(digits) == DIGITS and _HEX.fullmatch(digits):
+        return text
+    if not _HEX.fullmatch(digits):
+        why = "it holds characters other than hexadecimal digits"
+    else:
+        why = f"it has {len(digits)} hexadecimal digits, not {DIGITS} (cut short?)"
+    raise MalformedChecksum(
+        f"--checksum {value.strip()!r} is not a plan checksum: {why}. A checksum is "
+        f"{PREFIX} and {DIGITS} hexadecimal digits, as `mailauth plan` prints it on its "
+        "`Plan checksum:` line; copy it whole. Nothing was written."
+    )
 
 
 def check(expected: str, actual: str) -> None:

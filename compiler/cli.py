@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from typer.core import TyperGroup
 
-from mailauth.compiler.lint.command import StrictOpt
+from mailauth.compiler.clihelp import CONTEXT, HelpGroup
+from mailauth.compiler.lint.command import ConfigOpt, RootOpt, StrictOpt
 from mailauth.compiler.lint.command import register as register_lint
+from mailauth.compiler.wording import count
 from mailauth.schema.errors import MailauthError, TargetBug
 
 if TYPE_CHECKING:
@@ -39,18 +40,20 @@ if TYPE_CHECKING:
 # commands that run it, not here: `mailauth --help` and a mistyped option start quickly.
 
 #: What a command says after the problems of a MailauthError; by default nothing was written.
+#: validate and verify never write, so they do not say so.
 _NOT_DONE = {
-    "verify": "error: {n} error(s); nothing was checked.",
+    "validate": "{errors}; the file is not valid.",
+    "verify": "error: {errors}; nothing was checked.",
     "lint": None,
     "spf": None,
 }
-_NOTHING_WRITTEN = "{n} error(s); nothing was written."
+_NOTHING_WRITTEN = "{errors}; nothing was written."
 
 #: --debug of the run in progress (for main(), which reports the errors no command caught).
 _debug = False
 
 
-class _Boundary(TyperGroup):
+class _Boundary(HelpGroup):
     """The mailauth command group: turns the errors its commands raise into output."""
 
     def invoke(self, ctx: ClickContext) -> Any:
@@ -82,25 +85,34 @@ def _report(exc: MailauthError, command: str | None) -> None:
         _err(f"error: {problem}")
     footer = _NOT_DONE.get(command or "", _NOTHING_WRITTEN)
     if footer is not None:
-        _err(footer.format(n=len(exc.problems)))
+        _err(footer.format(errors=count(len(exc.problems), "error")))
 
 
+# Plain click help (rich_markup_mode=None): no "<bool>" beside a flag, no colours and no
+# box drawing, whatever the terminal (NO_COLOR, TERM=dumb, a pipe). --install-completion
+# and --show-completion are typer's.
 app = typer.Typer(
     cls=_Boundary,
-    add_completion=False,
     no_args_is_help=True,
+    rich_markup_mode=None,
+    context_settings=CONTEXT,
+    pretty_exceptions_enable=False,
     help="Compile mailauth.yaml into SPF, DKIM and DMARC records and mail-server config.",
 )
 
-ConfigOpt = Annotated[
-    Path, typer.Option("--config", "-c", help="The mailauth.yaml to read.", show_default=True)
-]
-RootOpt = Annotated[
-    Path | None,
-    typer.Option(help="Prefix for every output path (default: root: in the file, else ./out)."),
+InitConfigOpt = Annotated[
+    Path,
+    typer.Option(
+        "--config",
+        "-c",
+        metavar="FILE",
+        help="Where to write the starter mailauth.yaml.",
+        show_default=True,
+    ),
 ]
 TargetOpt = Annotated[
-    list[str] | None, typer.Option("--target", help="Only this target (repeatable).")
+    list[str] | None,
+    typer.Option("--target", metavar="NAME", help="Only this target (repeatable)."),
 ]
 NoColorOpt = Annotated[bool, typer.Option("--no-color", help="Plain output, no ANSI colours.")]
 QuietOpt = Annotated[
@@ -123,10 +135,31 @@ def _err(message: str) -> None:
     typer.echo(message, err=True)
 
 
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("mailauth")
+    except metadata.PackageNotFoundError:  # pragma: no cover - run from a bare checkout
+        return "unknown"
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"mailauth {_version()}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _options(
     debug: Annotated[
         bool, typer.Option("--debug", help="On a mailauth bug, show the traceback.")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
+        ),
     ] = False,
 ) -> None:
     """Options for every command (read by _Boundary)."""
@@ -163,7 +196,13 @@ def _ask(yes: bool, question: str) -> bool:
 
 
 def _colour(no_color: bool) -> bool:
-    return not no_color and not os.environ.get("NO_COLOR") and sys.stdout.isatty()
+    """Colour only on a terminal that shows it, and unless NO_COLOR (no-color.org) is set."""
+    return (
+        not no_color
+        and not os.environ.get("NO_COLOR")
+        and os.environ.get("TERM") != "dumb"
+        and sys.stdout.isatty()
+    )
 
 
 def _open(config: Path, root: Path | None, target: list[str] | None) -> driver.Job:
@@ -176,8 +215,8 @@ def _open(config: Path, root: Path | None, target: list[str] | None) -> driver.J
 
 @app.command()
 def init(
-    config: ConfigOpt = Path("mailauth.yaml"),
-    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+    config: InitConfigOpt = Path("mailauth.yaml"),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write a commented starter mailauth.yaml."""
     from mailauth.compiler.scaffold import STARTER
@@ -189,20 +228,21 @@ def init(
     typer.echo(f"wrote {config}; edit it, then run `{command}`")
 
 
-@app.command()
-def validate(config: ConfigOpt = Path("mailauth.yaml")) -> None:
+@app.command(short_help="Check the schema and the policy rules; exit 0 valid, 1 not.")
+def validate(config: ConfigOpt = Path("mailauth.yaml"), root: RootOpt = None) -> None:
     """Check mailauth.yaml (schema and policy rules); exit 0 if valid, 1 if not."""
     from mailauth.compiler import driver
 
-    job = _open(config, None, None)
+    job = _open(config, root, None)
     model, warnings = driver.checked_model(job, lenient=True)
     for warning in warnings:
         _err(warning)
     records = sum(len(z.records) for z in model.zones)
-    typer.echo(f"{config}: valid ({len(model.domains)} domains, {records} records)")
+    domains = count(len(model.domains), "domain")
+    typer.echo(f"{config}: valid ({domains}, {count(records, 'record')})")
 
 
-@app.command()
+@app.command(short_help="Show apply's changes as diffs; exit 0 nothing to do, 2 pending.")
 def plan(
     config: ConfigOpt = Path("mailauth.yaml"),
     root: RootOpt = None,
@@ -210,7 +250,8 @@ def plan(
     format: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.text,
     no_color: NoColorOpt = False,
     out: Annotated[
-        Path | None, typer.Option("--out", help="Write the plan to this file, not stdout.")
+        Path | None,
+        typer.Option("--out", metavar="FILE", help="Write the plan to this file, not stdout."),
     ] = None,
     quiet: QuietOpt = False,
     strict: StrictOpt = False,
@@ -241,7 +282,7 @@ def plan(
     raise typer.Exit(2 if result.has_work else 0)
 
 
-@app.command()
+@app.command(short_help="Write the plan atomically (backups kept); say what to reload.")
 def apply(
     config: ConfigOpt = Path("mailauth.yaml"),
     root: RootOpt = None,
@@ -251,13 +292,20 @@ def apply(
     checksum: Annotated[
         str | None,
         typer.Option(
-            "--checksum", help="Write only if the plan still has this (reviewed) checksum."
+            "--checksum",
+            metavar="SUM",
+            help="Write only if the plan has this reviewed checksum (no --yes needed).",
         ),
     ] = None,
     quiet: QuietOpt = False,
     strict: StrictOpt = False,
 ) -> None:
-    """Write the planned changes atomically (backups kept) and say what to reload."""
+    """Write the planned changes atomically (backups kept) and say what to reload.
+
+    With --checksum, the reviewed checksum is the confirmation: apply asks nothing and
+    needs no --yes.
+    """
+    from mailauth.compiler.checksum import parse
     from mailauth.compiler.report import (
         KeyProgress,
         as_text,
@@ -266,10 +314,14 @@ def apply(
         withheld_note,
     )
 
+    if checksum is not None:
+        checksum = parse(checksum)  # a mistyped or truncated one, before any work
+    yes = yes or checksum is not None
     job = replace(_open(config, root, target), strict=strict)
     if not yes and not sys.stdin.isatty():
         raise MailauthError(
-            "no terminal to ask for confirmation; re-run with --yes (nothing written)"
+            "no terminal to ask for confirmation; re-run with --yes, or with --checksum "
+            "and the checksum of the reviewed plan (nothing written)"
         )
     colour = _colour(no_color)
 
@@ -279,6 +331,12 @@ def apply(
         return _ask(yes, f"Write these changes under {job.root}?")
 
     result = _run_apply(job, confirm, KeyProgress(enabled=not quiet), expect_checksum=checksum)
+    if result.already_applied is not None:
+        typer.echo(
+            f"Already applied: {result.already_applied} is the last reviewed plan applied "
+            f"under {job.root}, and nothing is left to do."
+        )
+        return
     if not result.has_work:
         typer.echo("No changes: everything under the root is up to date.")
         return
@@ -296,7 +354,12 @@ def apply(
         _err(note)
 
 
-keys_app = typer.Typer(no_args_is_help=True, help="DKIM keys: create the missing ones.")
+keys_app = typer.Typer(
+    cls=HelpGroup,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    help="DKIM keys: create the missing ones.",
+)
 app.add_typer(keys_app, name="keys")
 
 
@@ -327,21 +390,23 @@ def keys_generate(
 
     result = _run_apply(job, confirm, KeyProgress(), only_keys=True)
     made = [c.path for c in result.pending if c.create_only]
-    typer.echo(f"{len(made)} key(s) created." if made else "All keys exist; nothing to do.")
+    typer.echo(f"{count(len(made), 'key')} created." if made else "All keys exist; nothing to do.")
 
 
-@app.command()
+@app.command(short_help="Compare live DNS with mailauth.yaml; exit 0 in sync, 2 drift.")
 def verify(
     config: ConfigOpt = Path("mailauth.yaml"),
     root: RootOpt = None,
     nameserver: Annotated[
         str | None,
-        typer.Option(help="Ask this server (IP[:PORT]) instead of the system resolver."),
+        typer.Option(metavar="IP[:PORT]", help="Ask this server instead of the system resolver."),
     ] = None,
     format: Annotated[
         VerifyFormat, typer.Option("--format", help="Output format.")
     ] = VerifyFormat.text,
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for each answer.")] = 3.0,
+    timeout: Annotated[
+        float, typer.Option(metavar="SECONDS", help="Seconds to wait for each answer.")
+    ] = 3.0,
     no_color: NoColorOpt = False,
     quiet: QuietOpt = False,
 ) -> None:

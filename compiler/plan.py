@@ -42,6 +42,9 @@ from mailauth.schema.models import Config
 
 Operation = Literal["create", "update", "delete", "unchanged"]
 MANIFEST_NAME = "manifest.json"
+#: In state.directory: the reviewed checksum (``apply --checksum``) last applied to this root,
+#: so that the same apply run again says "already applied" (compiler/driver.py).
+APPLIED_NAME = "applied-checksum"
 
 
 # PlanError (with its ``field``) and TargetError live in schema/errors.py, with every
@@ -257,6 +260,9 @@ class Plan:
     # Files an edit looked for and left absent (not in ``changes``): apply re-plans if one
     # appears meanwhile.
     absent: list[Path] = field(default_factory=list)
+    # apply --checksum run again: the reviewed checksum that this root already has applied
+    # (the plan is then empty and nothing was written).
+    already_applied: str | None = None
 
     @property
     def pending(self) -> list[FileChange]:
@@ -499,6 +505,7 @@ def check_claims(
     own: list[tuple[str, str, Field]] = [
         (f"{state}/{MANIFEST_NAME}", "state.directory (mailauth's manifest)", ("state",)),
         (f"{state}/apply.lock", "state.directory (mailauth's apply lock)", ("state",)),
+        (f"{state}/{APPLIED_NAME}", "state.directory (the checksum last applied)", ("state",)),
     ]
     # Plain strings, not PurePosixPath: at thousands of domains the objects cost more
     # than the check itself.

@@ -34,6 +34,7 @@ from mailauth.backends.octodns import HEADER as OCTODNS_HEADER
 from mailauth.backends.templating import Block, Inline, render
 from mailauth.compiler.hostdirs import DirChange
 from mailauth.compiler.plan import FileChange, Plan, shell_safe
+from mailauth.compiler.wording import count as counted
 from mailauth.schema import fastpaths, rrtypes
 from mailauth.schema.loader import safe_load
 
@@ -47,6 +48,9 @@ MARKDOWN_DIFF_LIMIT = 12_000
 #: Values longer than this are shortened in the text and Markdown tables (JSON has them whole).
 SHORT_VALUE = 72
 CHECKSUM_MARKER = "mailauth-checksum"
+#: Starts the line that names each file (or directory) of a text plan: never a diff line's
+#: "+", "-", " ", "---", "+++" or "@@", so the headers stand out without colour too.
+HEAD_MARK = "==>"
 
 
 def _version() -> str:
@@ -83,7 +87,7 @@ def withheld_note(plan: Plan) -> str | None:
     if not plan.withheld:
         return None
     return (
-        f"warning: {plan.withheld} reload command(s) not shown: they hold unquoted shell "
+        f"warning: {counted(plan.withheld, 'reload command')} not shown: they hold unquoted shell "
         "syntax (a path or value from mailauth.yaml?); reload those services by hand"
     )
 
@@ -501,10 +505,10 @@ def as_text(
     parts: list[str] = []
     if not quiet:
         for directory in plan.pending_dirs:
-            head = f"{_SIGN[directory.op]} {directory.headline()}"
+            head = f"{HEAD_MARK} {directory.headline()}"
             parts.append(_paint(head, _COLOUR[directory.op], colour) + "\n")
         for change in plan.pending:
-            head = f"{_SIGN[change.op]} {change.op} {change.path}"
+            head = f"{HEAD_MARK} {change.op} {change.path}"
             parts.append(_paint(head, _COLOUR[change.op], colour) + "\n")
             if diffs:
                 parts.append(_diff_lines(change.diff(), colour))

@@ -47,6 +47,7 @@ from mailauth.backends.zonefile import split_txt
 from mailauth.compiler.driver import Job, prepare
 from mailauth.compiler.lockfile import Lock
 from mailauth.compiler.model import DkimKey, MailModel, Record, ZoneModel
+from mailauth.compiler.wording import count as counted
 from mailauth.schema.errors import MailauthError
 from mailauth.schema.names import longest_suffix, norm, parse_nameserver
 
@@ -407,12 +408,12 @@ def as_text(report: VerifyReport, *, colour: bool = False, quiet: bool = False) 
     if not quiet:
         for result in report.domains:
             if not result.findings:
-                head = f"{result.domain}: in sync ({result.checked} record sets checked)"
+                head = f"{result.domain}: in sync ({counted(result.checked, 'record set')} checked)"
                 lines.append(_paint(head, "32", colour))
                 continue
             head = (
-                f"{result.domain}: {len(result.findings)} problem(s) "
-                f"({result.checked} record sets checked)"
+                f"{result.domain}: {counted(len(result.findings), 'problem')} "
+                f"({counted(result.checked, 'record set')} checked)"
             )
             lines.append(_paint(head, "31", colour))
             for f in result.findings:
@@ -427,7 +428,8 @@ def as_text(report: VerifyReport, *, colour: bool = False, quiet: bool = False) 
     where = f" (asked {report.nameserver})" if report.nameserver else ""
     if count:
         touched = sum(1 for d in report.domains if d.findings)
-        lines.append(f"Drift: {count} problem(s) in {touched} domain(s){where}.")
+        problems, domains = counted(count, "problem"), counted(touched, "domain")
+        lines.append(f"Drift: {problems} in {domains}{where}.")
     else:
         lines.append(f"In sync: DNS publishes what mailauth.yaml says{where}.")
     return "\n".join(lines) + "\n"

@@ -141,3 +141,101 @@ def test_schema_file_the_examples_point_at_is_current() -> None:
     stored = (REPO / "examples/slackbox" / match.group(1)).resolve()
     _, out, _ = invoke("schema")
     assert json.loads(stored.read_text()) == json.loads(out)
+
+
+# --- conventions a Debian admin expects (issue 14, item 1) ------------------------------------
+
+#: Every command and group, for the checks that hold for each help page.
+ALL_HELP = [
+    (),
+    *((name,) for name in (*COMMANDS, "verify", "lint", "keys", "spf")),
+    ("keys", "generate"),
+    ("spf", "refresh"),
+    ("spf", "budget"),
+]
+
+
+def test_version_comes_from_the_package_metadata() -> None:
+    from importlib import metadata
+
+    code, out, err = invoke("--version")
+    assert code == 0, err
+    assert out == f"mailauth {metadata.version('mailauth')}\n"
+
+
+def test_shell_completion_is_offered() -> None:
+    code, out, _ = invoke("--help")
+    assert code == 0
+    assert "--install-completion" in out and "--show-completion" in out
+    code, out, err = invoke("--show-completion", "bash")
+    assert code == 0, err
+    assert "_MAILAUTH_COMPLETE" in out
+
+
+@pytest.mark.parametrize("words", ALL_HELP, ids=lambda w: " ".join(w) or "mailauth")
+def test_help_shows_no_value_for_a_flag_and_no_colour_or_boxes(words: tuple[str, ...]) -> None:
+    for env in ({"NO_COLOR": "1"}, {"TERM": "dumb"}, {"TERM": "xterm-256color"}):
+        result = CliRunner().invoke(
+            app, [*words, "--help"], prog_name="mailauth", env={"COLUMNS": "100", **env}
+        )
+        out = result.stdout
+        assert result.exit_code == 0, out
+        assert "<bool>" not in out, out
+        assert "\x1b[" not in out, f"colour codes under {env}"
+        assert not set(out) & set("╭╮╰╯│─"), f"box drawing under {env}"
+        options = out[out.index("Options:") :].splitlines()
+        for flag in ("--help", "--quiet", "--yes", "--strict", "--force"):
+            for line in options:
+                if re.match(rf"^  (-\w, )?{flag}\b", line):  # the flag's own row
+                    # A flag takes no value: its name is followed by its help, nothing else.
+                    assert re.match(rf"^  (-\w, )?{flag}( / --no-\w+)?\s{{2,}}[A-Z]", line), line
+
+
+def test_init_help_says_it_writes_the_file() -> None:
+    code, out, _ = invoke("init", "--help")
+    assert code == 0
+    line = next(line for line in out.splitlines() if "--config" in line)
+    assert "write" in line.lower() and "read" not in line.lower(), line
+
+
+def test_colour_needs_a_terminal_that_shows_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mailauth.compiler import cli
+
+    monkeypatch.setattr("sys.stdout.isatty", lambda: True)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm-256color")
+    assert cli._colour(no_color=False) is True
+    monkeypatch.setenv("TERM", "dumb")
+    assert cli._colour(no_color=False) is False
+
+
+def test_counts_are_singular_for_one(tmp_path: Path) -> None:
+    config = tmp_path / "mailauth.yaml"
+    config.write_text(
+        "version: 1\n"
+        "zones:\n"
+        "  - name: example.org\n"
+        "    ns: [ns1.example.net]\n"
+        "    records:\n"
+        "      - {name: www, type: A, value: 192.0.2.80}\n"
+        "domains:\n"
+        "  - name: example.org\n"
+    )
+    code, out, err = invoke("validate", "-c", config)
+    assert code == 0, err
+    assert re.search(r"valid \(1 domain, \d+ records?\)", out), out
+    assert "1 domains" not in out
+    code, out, err = invoke("lint", "-c", config)
+    assert code == 0, out + err
+    assert re.search(r": 0 errors, \d+ warnings?, \d+ info", out), out
+
+
+def test_validate_says_the_file_is_not_valid_not_that_nothing_was_written(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "mailauth.yaml"
+    config.write_text("version: 1\ndomains:\n  - name: example.org\n    dmarc: {p: rejct}\n")
+    code, out, err = invoke("validate", "-c", config)
+    assert code == 1 and out == ""
+    assert "nothing was written" not in err
+    assert err.endswith("\n1 error; the file is not valid.\n"), err

@@ -117,7 +117,7 @@ def test_plan_shows_the_socket_directory_in_every_format(base: Path) -> None:
         0o750,
     )
     text = as_text(result)
-    assert f"+ create directory {SOCKET_DIR} opendkim:opendkim 0750\n" in text
+    assert f"==> create directory {SOCKET_DIR} opendkim:opendkim 0750\n" in text
     assert "Directories: 1 to create" in text
     doc = json.loads(as_json(result))
     assert doc["pending"] is True

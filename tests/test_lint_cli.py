@@ -57,7 +57,7 @@ def test_every_example_lints_clean(example: Path, tmp_path: Path) -> None:
     shutil.copytree(example.parent, tmp_path / "example")
     code, out, err = invoke("lint", "-c", tmp_path / "example" / "mailauth.yaml")
     assert code == 0, out + err
-    assert " 0 error(s)" in out
+    assert " 0 errors," in out
 
 
 def test_plan_refuses_an_11_lookup_record_and_says_which_terms_cost_what(tmp_path: Path) -> None:
@@ -260,3 +260,39 @@ def test_validate_and_the_octodns_source_refuse_what_plan_refuses(tmp_path: Path
     source = MailauthSource("mailauth", str(config))
     with pytest.raises(MailauthSourceError, match="SPF011"):
         source.list_zones()
+
+
+def test_every_command_takes_the_root_a_key_file_is_adopted_under(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """validate, lint and spf budget read a key_file: under --root, as plan does; and a
+    report with an error never ends with "0 errors"."""
+    from mailauth.compiler.dkimkeys import generate_private_key, write_private_key
+
+    monkeypatch.chdir(tmp_path)  # the default root, ./out, holds no key
+    root = tmp_path / "staging"
+    write_private_key(root / "etc/legacy/legacy.private", generate_private_key("rsa", 2048))
+    config = write(
+        tmp_path,
+        "  - name: example.org\n"
+        "    dkim: {selectors: [{name: legacy, key_file: /etc/legacy/legacy.private}]}\n",
+        'targets:\n  opendkim: {socket: "inet:8891@127.0.0.1"}\n',
+    )
+    code, out, err = invoke("validate", "-c", config)
+    assert code == 1 and "/etc/legacy/legacy.private" in err, out + err
+    code, out, err = invoke("lint", "-c", config)
+    assert code == 1 and "/etc/legacy/legacy.private" in out + err, out + err
+    assert " 1 error," in out and " 0 errors" not in out, out
+    code, out, err = invoke("lint", "-c", config, "--format", "json")
+    assert code == 1 and json.loads(out)["summary"]["error"] == 1
+
+    code, out, err = invoke("validate", "-c", config, "--root", root)
+    assert code == 0, out + err
+    assert "valid (1 domain," in out
+    code, out, err = invoke("lint", "-c", config, "--root", root)
+    assert code == 0, out + err
+    assert " 0 errors," in out
+    code, out, err = invoke("spf", "budget", "-c", config, "--root", root)
+    assert code == 0, out + err
+    code, out, err = invoke("plan", "-c", config, "--root", root, "--quiet")
+    assert code == 2, out + err

@@ -269,4 +269,4 @@ def test_verify_says_nothing_was_checked_when_the_file_is_wrong(tmp_path: Path) 
     config.write_text(FLATTENING.replace("p: none", "p: nothing"))
     code, out, err = cli("verify", "-c", config, "--nameserver", "127.0.0.1")
     assert code == 1 and out == ""
-    assert err.endswith("error: 1 error(s); nothing was checked.\n"), err
+    assert err.endswith("error: 1 error; nothing was checked.\n"), err

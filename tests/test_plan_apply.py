@@ -97,7 +97,7 @@ def test_first_plan_lists_creates_and_exits_2(slackbox_config: Path, root: Path)
     code, out, err = cli("plan", "-c", slackbox_config, "--root", root)
     assert code == 2, err
     for path in (*ZONES, "/etc/named/mailauth.zones.conf"):
-        assert f"+ create {path}" in out
+        assert f"==> create {path}\n" in out
     assert "to create, 0 to update, 0 to delete, 0 unchanged." in out
     assert "rndc reload slackbox.fr" in out
     assert not root.exists(), "plan created the root"
@@ -313,7 +313,7 @@ def test_removing_a_zone_deletes_its_file(applied: Path, root: Path) -> None:
 
     code, out, err = cli("plan", "-c", applied, "--root", root)
     assert code == 2, err
-    assert "- delete /var/named/zone.unixbox.fr" in out
+    assert "==> delete /var/named/zone.unixbox.fr\n" in out
     result = plan_at(applied, root)
     ops = {c.path: c.op for c in result.pending}
     assert ops["/var/named/zone.unixbox.fr"] == "delete"

@@ -426,10 +426,52 @@ def test_stale_checksum_on_a_fresh_root_creates_nothing(slackbox_config: Path, r
     assert not (slackbox_config.parent / "mailauth.lock").exists()
 
 
-def test_garbage_checksum_is_refused(applied: Path, root: Path) -> None:
+@pytest.mark.parametrize(
+    "given",
+    ["nope", "sha256:", "sha256:12ab", "cut", "sha256:" + "g" * 64, "sha512:" + "a" * 64],
+)
+def test_a_malformed_checksum_has_its_own_message(applied: Path, root: Path, given: str) -> None:
     set_policy(applied, "reject")
-    code, _, err = cli("apply", "-c", applied, "--root", root, "--yes", "--checksum", "nope")
-    assert code == 1 and "changed since it was reviewed" in err
+    if given == "cut":  # a paste that lost its last character
+        given = plan_checksum(applied, root)[:-1]
+    before = tree(root, applied.parent)
+    code, out, err = cli("apply", "-c", applied, "--root", root, "--checksum", given)
+    assert code == 1, out + err
+    assert "is not a plan checksum" in err and "64 hexadecimal digits" in err, err
+    assert "changed since it was reviewed" not in err
+    assert tree(root, applied.parent) == before
+
+
+def test_the_checksum_is_the_confirmation_and_a_retry_is_already_applied(
+    applied: Path, root: Path
+) -> None:
+    """CI applies a reviewed plan without --yes, and a retried job succeeds."""
+    set_policy(applied, "reject")
+    checksum = plan_checksum(applied, root)
+    code, out, err = cli("apply", "-c", applied, "--root", root, "--checksum", checksum)
+    assert code == 0, out + err
+    assert "Applied under" in out
+    assert "p=reject" in (root / ZONES[0].lstrip("/")).read_text()
+    assert (root / "var/lib/mailauth/applied-checksum").read_text() == checksum + "\n"
+    before = tree(root, applied.parent)
+    for _ in range(2):
+        code, out, err = cli("apply", "-c", applied, "--root", root, "--checksum", checksum)
+        assert code == 0, out + err
+        assert out.startswith(f"Already applied: {checksum} ") and "Applied under" not in out
+        assert tree(root, applied.parent) == before
+    # The next change: that old checksum is stale, not "already applied".
+    text = applied.read_text()
+    applied.write_text(text.replace("  dmarc:\n    p: reject\n", "  dmarc:\n    p: quarantine\n"))
+    code, out, err = cli("apply", "-c", applied, "--root", root, "--checksum", checksum)
+    assert code == 1 and "changed since it was reviewed" in err, out + err
+    # An apply without a checksum that writes leaves no earlier review describing the root.
+    applied.write_text(text)
+    code, out, err = cli("apply", "-c", applied, "--root", root, "--yes", "--quiet")
+    assert code == 0 and "No changes" in out, out + err
+    applied.write_text(text.replace("  dmarc:\n    p: reject\n", "  dmarc:\n    p: quarantine\n"))
+    code, out, err = cli("apply", "-c", applied, "--root", root, "--yes", "--quiet")
+    assert code == 0 and "Applied under" in out, out + err
+    assert not (root / "var/lib/mailauth/applied-checksum").exists()
 
 
 def test_the_realised_plan_must_match_the_reviewed_one(slackbox_config: Path, root: Path) -> None:
@@ -481,6 +523,7 @@ def test_colours_and_no_color(applied: Path, root: Path, monkeypatch: pytest.Mon
     assert "\x1b[32m+" in coloured and "\x1b[31m-" in coloured
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
     monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm-256color")
     assert cli_module._colour(no_color=False) is True
     assert cli_module._colour(no_color=True) is False
     monkeypatch.setenv("NO_COLOR", "1")

@@ -252,7 +252,7 @@ def test_every_kind_at_once_and_as_json(site: Site) -> None:
     ]
     assert [f["kind"] for f in by_domain["example.net"]["findings"]] == ["extra"]
     text = as_text(report)
-    assert "Drift: 3 problem(s) in 2 domain(s)" in text
+    assert "Drift: 3 problems in 2 domains" in text
 
 
 def test_a_refusing_server_is_an_error_not_drift(site: Site) -> None:

@@ -1,6 +1,7 @@
 """``mailauth lint`` and ``mailauth spf refresh|budget``.
 
-    mailauth lint [-c FILE] [--format text|json] [--strict] [--resolve] [--nameserver IP[:PORT]]
+    mailauth lint [-c FILE] [--root DIR] [--format text|json] [--strict] [--resolve]
+                  [--nameserver IP[:PORT]]
 
 exits 0 when there is no error (warnings and info print), 1 when there is one (with
 ``--strict``, when there is a warning too) or when the file does not load or build.
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from mailauth.compiler.wording import count as counted
 from mailauth.schema.errors import ConfigError, MailauthError, Problem
 
 if TYPE_CHECKING:
@@ -35,7 +37,18 @@ if TYPE_CHECKING:
 LINT_FORMAT_VERSION = 1
 
 ConfigOpt = Annotated[
-    Path, typer.Option("--config", "-c", help="The mailauth.yaml to read.", show_default=True)
+    Path,
+    typer.Option(
+        "--config", "-c", metavar="FILE", help="The mailauth.yaml to read.", show_default=True
+    ),
+]
+#: Every command that reads the files under the root (a key_file:, a hand-kept zone) takes it.
+RootOpt = Annotated[
+    Path | None,
+    typer.Option(
+        metavar="DIR",
+        help="Prefix for every output path (default: root: in the file, else ./out).",
+    ),
 ]
 StrictOpt = Annotated[bool, typer.Option("--strict", help="Treat warnings as errors.")]
 ResolveOpt = Annotated[
@@ -61,10 +74,10 @@ def _err(message: str) -> None:
     typer.echo(message, err=True)
 
 
-def _job(config: Path) -> driver.Job:
+def _job(config: Path, root: Path | None) -> driver.Job:
     from mailauth.compiler import driver
 
-    return driver.open_job(config, None, None)  # its errors: compiler/cli.py prints them
+    return driver.open_job(config, root, None)  # its errors: compiler/cli.py prints them
 
 
 def _model(
@@ -128,10 +141,11 @@ def _live(resolve: bool, nameserver: list[str] | None) -> LiveView | None:
     return LiveView(servers)
 
 
-def _summary(report: Report) -> str:
+def _summary(report: Report, problems: Sequence[Problem] = ()) -> str:
+    """The counts; the errors include those that kept the model from being built."""
     parts = [
-        f"{report.count('error')} error(s)",
-        f"{report.count('warning')} warning(s)",
+        counted(report.count("error") + len(problems), "error"),
+        counted(report.count("warning"), "warning"),
         f"{report.count('info')} info",
     ]
     silenced = len(report.findings) - len(report.active())
@@ -149,7 +163,7 @@ def _text(report: Report, problems: Sequence[Problem], config: Path) -> str:
             f"spf: {budget.domain}: {budget.lookups} of 10 DNS lookups, "
             f"{budget.voids} of 2 void{state}"
         )
-    lines.append(f"{config}: {_summary(report)}")
+    lines.append(f"{config}: {_summary(report, problems)}")
     return "\n".join(lines) + "\n"
 
 
@@ -211,6 +225,7 @@ def lint_file(
 
 def lint_command(
     config: ConfigOpt = Path("mailauth.yaml"),
+    root: RootOpt = None,
     format: Annotated[
         LintFormat, typer.Option("--format", help="text for people, json for tools.")
     ] = LintFormat.text,
@@ -220,7 +235,7 @@ def lint_command(
 ) -> None:
     """Check mailauth.yaml against the RFC rules; exit 0 without errors, 1 with (docs/rules.md)."""
     live = _live(resolve, nameserver)
-    report, problems = lint_file(config, live=live)
+    report, problems = lint_file(config, root=root, live=live)
     if strict:
         report = report.strict()
     if format is LintFormat.json:
@@ -230,8 +245,8 @@ def lint_command(
     raise typer.Exit(1 if report.errors or problems else 0)
 
 
-def _built(config: Path) -> tuple[driver.Job, MailModel]:
-    job = _job(config)
+def _built(config: Path, root: Path | None) -> tuple[driver.Job, MailModel]:
+    job = _job(config, root)
     model, _, problems = _model(job)
     if model is None:
         raise ConfigError(problems)
@@ -240,6 +255,7 @@ def _built(config: Path) -> tuple[driver.Job, MailModel]:
 
 def spf_budget(
     config: ConfigOpt = Path("mailauth.yaml"),
+    root: RootOpt = None,
     resolve: ResolveOpt = False,
     nameserver: NameserverOpt = None,
 ) -> None:
@@ -248,7 +264,7 @@ def spf_budget(
     from mailauth.compiler.spf.budget import count, render
     from mailauth.compiler.spf.dnsview import CacheView, ChainView, ModelView
 
-    job, model = _built(config)
+    job, model = _built(config, root)
     live = _live(resolve, nameserver)
     cache = job.inputs.spf_cache.answers()
     view = ChainView([ModelView(model), live if live is not None else CacheView(cache)])
@@ -311,6 +327,7 @@ def _flattened(
 
 def spf_refresh(
     config: ConfigOpt = Path("mailauth.yaml"),
+    root: RootOpt = None,
     nameserver: NameserverOpt = None,
     check: Annotated[
         bool,
@@ -323,7 +340,7 @@ def spf_refresh(
     """
     from mailauth.compiler.spf.cache import cache_path, render_cache, write_cache
 
-    job, model = _built(config)
+    job, model = _built(config, root)
     live = _live(True, nameserver)
     assert live is not None
     refresh_answers(job, model, live)
@@ -367,10 +384,17 @@ def spf_refresh(
 
 def register(app: typer.Typer) -> None:
     """Add ``lint`` and ``spf`` to the mailauth command line."""
-    app.command("lint")(lint_command)
-    spf_app = typer.Typer(
-        no_args_is_help=True, help="SPF: lookup budgets and the cache of third-party records."
+    app.command("lint", short_help="Check the RFC rules (docs/rules.md); exit 1 on an error.")(
+        lint_command
     )
-    spf_app.command("refresh")(spf_refresh)
-    spf_app.command("budget")(spf_budget)
+    from mailauth.compiler.clihelp import HelpGroup
+
+    spf_app = typer.Typer(
+        cls=HelpGroup,
+        no_args_is_help=True,
+        rich_markup_mode=None,
+        help="SPF: lookup budgets and the cache of third-party records.",
+    )
+    spf_app.command("refresh", short_help="Write the SPF cache from DNS (commit it).")(spf_refresh)
+    spf_app.command("budget", short_help="Print each SPF record's lookup tree.")(spf_budget)
     app.add_typer(spf_app, name="spf")

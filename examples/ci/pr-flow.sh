@@ -58,7 +58,7 @@ fi
 echo "$checksum"
 
 step "4. merge: apply exactly the reviewed plan"
-"${mailauth[@]}" apply -c "$config" "${root[@]}" --yes --checksum "$checksum"
+"${mailauth[@]}" apply -c "$config" "${root[@]}" --checksum "$checksum"  # it stands for --yes
 
 step "5. plan again: nothing may be left to do"
 "${mailauth[@]}" plan -c "$config" "${root[@]}" --quiet

@@ -141,7 +141,7 @@ def test_each_drift_is_reported_with_exit_2(live: Live, drift: str) -> None:
     live.serve(edit)
     assert findings(live.verify("--format", "json", expect=2)) == [expected]
     text = live.verify(expect=2)
-    assert f"{expected[1]:<14} " in text and "Drift: 1 problem(s) in 1 domain(s)" in text
+    assert f"{expected[1]:<14} " in text and "Drift: 1 problem in 1 domain" in text
 
 
 def test_stale_selector_still_published(live: Live) -> None:
