@@ -34,7 +34,13 @@ from mailauth.backends.handkept_zone import (
     check_handkept_zone,
     find_include,
 )
-from mailauth.backends.zonefile import find_serial, next_serial, replace_serial, txt_rdata
+from mailauth.backends.zonefile import (
+    SerialError,
+    find_serial,
+    next_serial,
+    replace_serial,
+    txt_rdata,
+)
 from mailauth.compiler.model import MailModel, Record, RecordPurpose, ZoneModel
 from mailauth.schema import strings
 from mailauth.schema.rrtypes import is_text
@@ -158,7 +164,7 @@ def render_fragment(zone: ZoneModel) -> str:
     return "\n".join(lines) + "\n"
 
 
-def zone_serial_edit(template: str) -> Edit:
+def zone_serial_edit(template: str, path: str = "") -> Edit:
     """Keep the serial on disk if the zone is otherwise unchanged; else move it forward."""
 
     def edit(current: bytes | None, ctx: EditContext) -> bytes:
@@ -170,7 +176,10 @@ def zone_serial_edit(template: str) -> Edit:
             masked = old_text[: old.start] + SERIAL_PLACEHOLDER + old_text[old.end :]
             if masked == template:
                 return current  # type: ignore[return-value]  # not None: old_text came from it
-        serial = next_serial(old.value if old else None, ctx.today)
+        try:
+            serial = next_serial(old.value if old else None, ctx.today)
+        except SerialError as exc:
+            raise EditError(f"{path}: {exc}" if path else str(exc)) from None
         return replace_serial(template, span, serial).encode()
 
     return edit
@@ -253,7 +262,11 @@ def handkept_zone_edit(
         span = find_serial(text)
         if span is None:
             raise EditError(f"{path}: no SOA record with a numeric serial found to bump", field)
-        bumped = replace_serial(text, span, next_serial(span.value, ctx.today))
+        try:
+            serial = next_serial(span.value, ctx.today)
+        except SerialError as exc:
+            raise EditError(f"{path}: {exc}", field) from None
+        bumped = replace_serial(text, span, serial)
         return Edited(bumped.encode("utf-8", "surrogateescape"), notes=notes)
 
     return edit
@@ -298,7 +311,7 @@ class BindBackend(Backend[BindTarget]):
                     Artifact(
                         path=path,
                         content=template.encode(),
-                        edit=zone_serial_edit(template),
+                        edit=zone_serial_edit(template, path),
                         reload=_rndc("reload", zone.name),
                         zone=zone.name,
                         format="zone",

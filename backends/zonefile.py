@@ -80,12 +80,49 @@ def find_serial(text: str) -> SerialSpan | None:
     return None
 
 
+#: The largest SOA serial: RFC 1982 serial arithmetic counts modulo 2**32.
+SERIAL_MAX = 2**32 - 1
+# The years a YYYYMMDDnn serial may name: anything else is a counter that looks like one.
+_DATE_YEARS = range(1990, 2101)
+
+
+class SerialError(ValueError):
+    """The serial cannot move forward without wrapping around (RFC 1982)."""
+
+
+def is_date_serial(value: int) -> bool:
+    """``value`` reads as YYYYMMDDnn: ten digits whose first eight are a real date, 1990-2100."""
+    text = str(value)
+    if len(text) != 10:
+        return False
+    try:
+        day = date(int(text[:4]), int(text[4:6]), int(text[6:8]))
+    except ValueError:
+        return False
+    return day.year in _DATE_YEARS
+
+
 def next_serial(old: int | None, today: date) -> int:
-    """YYYYMMDDnn for today, or old + 1 when the old serial is already that far."""
+    """The serial after ``old``, in the scheme ``old`` uses; always greater than ``old``.
+
+    A new zone and a date-like serial (YYYYMMDDnn) get today's first serial, or ``old + 1``
+    when ``old`` is already that far. Any other serial is a counter and keeps counting.
+    A serial that cannot grow without wrapping past 2**32 - 1 raises :class:`SerialError`:
+    RFC 1982 allows the wrap, but only as a deliberate, two-step operation.
+    """
     first_today = int(today.strftime("%Y%m%d")) * 100 + 1
-    if old is None or old < first_today:
+    if old is None:
         return first_today
-    return (old + 1) % 2**32
+    if old >= SERIAL_MAX:
+        raise SerialError(
+            f"the SOA serial {old} cannot be increased: serials stop at {SERIAL_MAX} "
+            "(2^32 - 1), and mailauth does not wrap them around (RFC 1982 serial "
+            "arithmetic); wrap it by hand: set a small serial (under 2147483647, which "
+            "secondaries take as the next one) and check that they transfer the zone"
+        )
+    if is_date_serial(old) and old < first_today:
+        return first_today
+    return old + 1
 
 
 def replace_serial(text: str, span: SerialSpan, serial: int) -> str:

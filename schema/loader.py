@@ -554,19 +554,130 @@ def _too_deep_at(text: str, file: str) -> str:
     return f"{file}:1:1"
 
 
+def _syntax_problem(exc: yaml.MarkedYAMLError, text: str, file: str) -> Problem:
+    """A YAML syntax error at its line and column, in words: what is wrong and what to do."""
+    mark = exc.problem_mark or exc.context_mark
+    reason = exc.problem or str(exc)
+    context = exc.context_mark
+    if exc.context and context is not None and context is not mark:
+        reason += f" ({exc.context} at line {context.line + 1}, column {context.column + 1})"
+    try:
+        plain = _plain_syntax(exc, text.splitlines())
+    except (IndexError, ValueError):  # never let an explanation hide the error itself
+        plain = None
+    at = (mark.line, mark.column) if mark is not None else None
+    if plain is not None:
+        at, reason = plain
+    where = f"{file}:{at[0] + 1}:{at[1] + 1}" if at is not None else file
+    return Problem(where, "(document)", f"YAML syntax error: {reason}")
+
+
+def _at_text(mark: yaml.Mark) -> str:
+    return f"line {mark.line + 1}, column {mark.column + 1}"
+
+
+# `name:example.org`: no blank after the colon, so YAML reads text, not a key and a value.
+_GLUED_KEY = re.compile(r"(?:-\s+)?[A-Za-z_][\w.-]*:[^\s:]")
+
+
+def _plain_syntax(
+    exc: yaml.MarkedYAMLError, lines: list[str]
+) -> tuple[tuple[int, int], str] | None:
+    """Where to point (0-based line, column) and a plain sentence for PyYAML's common
+    complaints; None for the others, which keep PyYAML's words.
+
+    PyYAML names parser states ("expected <block end>"); a person needs to hear that a line
+    is indented wrongly, that a tab is not a space or that a quote is never closed.
+    """
+    problem = exc.problem or ""
+    if exc.problem_mark is None:
+        return None
+    mark = (exc.problem_mark.line, exc.problem_mark.column)
+    context = exc.context_mark
+    ctx_at = (context.line, context.column) if context is not None else mark
+    if problem == "mapping values are not allowed here":
+        line = lines[mark[0]] if mark[0] < len(lines) else ""
+        before = line[: mark[1]]
+        if re.search(r":\s", before):
+            return mark, (
+                "a second ': ' on one line; a value that holds ': ' must be quoted (key: \"a: b\")"
+            )
+        above = mark[0] - 1
+        while above >= 0 and (not lines[above].strip() or lines[above].lstrip().startswith("#")):
+            above -= 1
+        if above < 0:
+            return None
+        previous = lines[above].strip()
+        sentence = (
+            f"bad indentation: this line is indented further than line {above + 1} "
+            f"(`{previous[:60]}`), as if it belonged under a value that is already set there; "
+            "indent it like the keys beside it"
+        )
+        if _GLUED_KEY.match(previous):
+            sentence += (
+                f" (and line {above + 1} needs a space after its colon: without one YAML "
+                "reads it as text, not as a key)"
+            )
+        # Point at the key that is too far in, not at its colon.
+        return (mark[0], len(line) - len(line.lstrip())), sentence
+    if problem.startswith("found character '\\t'"):
+        return mark, "a tab character; YAML indents with spaces only: replace the tab by spaces"
+    found = re.fullmatch(r"found character '(.)' that cannot start any token", problem)
+    if found:
+        char = found.group(1)
+        return mark, (
+            f'a value cannot start with {char!r} in YAML; put the value in quotes ("{char}...")'
+        )
+    quoted = "quoted scalar" in (exc.context or "")
+    if problem == "found unexpected end of stream" and context is not None and quoted:
+        return ctx_at, (
+            f"the quoted value that starts here ({_at_text(context)}) is never closed; "
+            "add the closing quote"
+        )
+    flow = re.fullmatch(r"expected ',' or '([\]}])', but got '.*'", problem)
+    if flow and context is not None:
+        closer = flow.group(1)
+        opener = "[" if closer == "]" else "{"
+        what = "list" if closer == "]" else "mapping"
+        return mark, (
+            f"the {what} opened with '{opener}' at {_at_text(context)} is not closed here; "
+            f"add its '{closer}' (or a ',' between its items)"
+        )
+    block = re.fullmatch(r"expected <block end>, but found '(.*)'", problem)
+    if block and context is not None and exc.context == "while parsing a block mapping":
+        found_token = block.group(1)
+        if found_token in ("-", "<block sequence start>"):
+            return mark, (
+                f"bad indentation: a list item ('- ') where the mapping that starts at "
+                f"{_at_text(context)} expects a key; indent the item under its key, or line "
+                "it up with the items before it"
+            )
+        if found_token == "<block mapping start>":
+            return mark, (
+                "bad indentation: this line is not lined up with the keys of the mapping "
+                f"that starts at {_at_text(context)}; indent it like the keys beside it"
+            )
+        if found_token == "<scalar>":
+            return mark, (
+                "text after a value on the same line (a value in quotes must end at its "
+                "closing quote); put the whole value in quotes, or move the text to its own line"
+            )
+    if problem == "could not find expected ':'" and context is not None:
+        text = lines[context.line].strip() if context.line < len(lines) else ""
+        return ctx_at, (
+            f"`{text[:40]}` is neither a key (no ': ' after it) nor part of the value above; "
+            "write `key: value`, or indent it under the value it continues"
+        )
+    return None
+
+
 def load_yaml_text(text: str, file: str) -> LoadedDocument:
     """Parse ``text`` (named ``file`` in messages) into data plus positions."""
     source = SourceMap(file)
     try:
         node = compose_yaml(text)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else file
-        reason = exc.problem or str(exc)
-        context = exc.context_mark
-        if exc.context and context is not None and context is not mark:
-            reason += f" ({exc.context} at line {context.line + 1}, column {context.column + 1})"
-        raise ConfigError([Problem(where, "(document)", f"YAML syntax error: {reason}")]) from None
+        raise ConfigError([_syntax_problem(exc, text, file)]) from None
     except yaml.reader.ReaderError as exc:
         # A character YAML forbids (NUL, other control characters): say where it is.
         line = text.count("\n", 0, exc.position) + 1

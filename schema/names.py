@@ -94,7 +94,12 @@ def owner_name(value: str) -> str:
 
 
 def selector_name(value: str) -> str:
-    """A DKIM selector (RFC 6376 3.1): one or more labels under ``_domainkey``."""
+    """A DKIM selector (RFC 6376 3.1): one or more labels under ``_domainkey``.
+
+    The grammar is RFC 5321's sub-domain: letters, digits and hyphens, not at a label's
+    start or end. An underscore, which DNS itself would carry, is not allowed: signers and
+    verifiers that follow the grammar refuse such a selector.
+    """
     bad = _foreign(str(value), "a-z0-9._-")
     if bad:
         raise ValueError(
@@ -102,10 +107,21 @@ def selector_name(value: str) -> str:
             "and hyphens"
         )
     labels = _labels(str(value), what="selector")
+    if "_" in str(value):
+        hyphenated = ".".join(label.replace("_", "-").strip("-") for label in labels)
+        fix = ""
+        if all(_LDH_LABEL.fullmatch(label) for label in hyphenated.split(".")):
+            fix = f", e.g. {hyphenated!r}"
+        raise ValueError(
+            f"{value!r} is not a valid DKIM selector: RFC 6376 (section 3.1) allows only "
+            "letters, digits and hyphens, not '_' (signers and verifiers may refuse it); "
+            f"use a hyphen instead{fix}"
+        )
     for label in labels:
-        if not _OWNER_LABEL.fullmatch(label) or label.startswith("_"):
+        if not _LDH_LABEL.fullmatch(label):
             raise ValueError(
-                f"{value!r} is not a valid DKIM selector: use letters, digits and hyphens"
+                f"{value!r} is not a valid DKIM selector: use letters, digits and hyphens "
+                "(a hyphen may not start or end a label)"
             )
     return ".".join(labels)
 

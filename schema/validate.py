@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,9 +114,9 @@ def _describe(error: ErrorDetails, path: PathKey, raw: str | None = None) -> str
         message = f"unknown key {key!r}"
         if model is not None:
             keys = [f.alias or n for n, f in model.model_fields.items()]
-            close = difflib.get_close_matches(key, keys, n=1, cutoff=0.6)
+            close = suggest(key, keys)
             if close:
-                message += f"; did you mean {close[0]!r}?"
+                message += f"; did you mean {' or '.join(repr(c) for c in close)}?"
             else:
                 message += f"; allowed here: {', '.join(keys)}"
         return message
@@ -130,6 +131,55 @@ def _describe(error: ErrorDetails, path: PathKey, raw: str | None = None) -> str
         return "must not be empty"
     message = _TYPE_WORDS.get(kind, error["msg"])
     return f"{message} (got {shown})" if not isinstance(got, dict | list) else message
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Edits (insert, delete, replace, swap two neighbours) from ``a`` to ``b``.
+
+    The optimal string alignment distance: a transposition costs one edit, as a typist
+    makes it (``rau`` is one edit from ``rua``, two from ``ruf``).
+    """
+    rows = [list(range(len(b) + 1))]
+    for i in range(1, len(a) + 1):
+        row = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = 0 if a[i - 1] == b[j - 1] else 1
+            row[j] = min(rows[i - 1][j] + 1, row[j - 1] + 1, rows[i - 1][j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                row[j] = min(row[j], rows[i - 2][j - 2] + 1)
+        rows.append(row)
+    return rows[-1][-1]
+
+
+def _allowed_edits(a: str, b: str) -> int:
+    """How many edits still look like a typo: one for short names, more for long ones."""
+    longest = max(len(a), len(b))
+    if longest <= 2:
+        return 0  # `p` for `t` is no typo anyone could see; only a swap (`ps`) is
+    return 1 if longest <= 5 else 2 if longest <= 9 else 3
+
+
+def suggest(key: str, known: Sequence[str]) -> list[str]:
+    """The known names ``key`` is probably a typo of (the closest, at most two), or none.
+
+    Counts edits rather than difflib's ratio, whose cutoff misses a swap of two letters
+    in a short name (and ranks ``ruf`` above ``rua`` for ``rau``).
+    """
+    lowered = key.lower()
+    scored: list[tuple[int, str]] = []
+    for name in known:
+        distance = edit_distance(lowered, name.lower())
+        swap = len(name) == len(key) == 2 and sorted(lowered) == sorted(name.lower())
+        if distance <= _allowed_edits(lowered, name) or (swap and distance == 1):
+            scored.append((distance, name))
+    if not scored:
+        return []
+    best = min(distance for distance, _ in scored)
+    closest = [name for distance, name in scored if distance == best]
+    if len(closest) > 2:
+        # Too many equally near: a ratio decides, or nothing is offered.
+        closest = difflib.get_close_matches(key, closest, n=2, cutoff=0.0)
+    return closest
 
 
 _TYPE_WORDS = {

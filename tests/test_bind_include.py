@@ -161,3 +161,28 @@ def test_a_latin_1_comment_in_the_hand_kept_zone_is_kept(tmp_path: Path) -> None
     plan = driver.plan(driver.open_job(config, root, None), today=DAY)
     change = next(c for c in plan.changes if c.path == ZONE)
     assert change.new is not None and b"tenue \xe0 la main" in change.new
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("42", "43"),  # a counter keeps counting
+        ("1999999999", "2000000000"),  # ten digits but no date (month 99): a counter
+        ("2026011502", "2026011801"),  # a date from before today: today's first
+        ("2026011807", "2026011808"),  # already today: the next one
+    ],
+)
+def test_the_hand_kept_serial_moves_forward_in_its_own_scheme(
+    tmp_path: Path, old: str, new: str
+) -> None:
+    plan = _plan(tmp_path, HAND.replace("2026011502", old))
+    change = next(c for c in plan.changes if c.path == ZONE)
+    assert change.new is not None
+    assert f" {new}  ; serial" in change.new.decode()
+
+
+def test_a_serial_that_would_wrap_is_refused(tmp_path: Path) -> None:
+    message = _refusal(tmp_path, HAND.replace("2026011502", "4294967295"))
+    assert f"{ZONE}: the SOA serial 4294967295 cannot be increased" in message
+    assert "RFC 1982" in message
+    assert re.search(rf"mailauth.yaml:{SERIAL_FILE_LINE}:\d+: zones\[0\]\.serial_file", message)

@@ -243,3 +243,29 @@ def test_yaml_still_parses_what_the_loader_refuses() -> None:
     the alias bomb (as a graph) and a duplicate key (keeping the last value)."""
     assert yaml.compose(BOMB, Loader=yaml.SafeLoader) is not None
     assert yaml.safe_load("p: none\np: reject\n") == {"p": "reject"}
+
+
+# --- "did you mean" ----------------------------------------------------------------------------
+
+DMARC_KEYS = ["p", "sp", "np", "adkim", "aspf", "rua", "ruf", "fo", "t", "psd", "pct"]
+
+
+@pytest.mark.parametrize(
+    ("typo", "offered"),
+    [
+        ("rau", ["rua"]),  # a swap is one edit; difflib offered 'ruf'
+        ("aspff", ["aspf"]),
+        ("adkm", ["adkim"]),
+        ("ps", ["sp", "psd"]),
+        ("dmrac", []),  # not a DMARC key at all
+        ("x", []),  # one letter off a one-letter key is no typo anyone could see
+        ("pp", []),
+        ("policy", []),
+    ],
+)
+def test_did_you_mean_finds_swaps_in_short_names_and_nothing_absurd(
+    typo: str, offered: list[str]
+) -> None:
+    from mailauth.schema.validate import suggest
+
+    assert suggest(typo, DMARC_KEYS) == offered

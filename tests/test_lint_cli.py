@@ -296,3 +296,29 @@ def test_every_command_takes_the_root_a_key_file_is_adopted_under(
     assert code == 0, out + err
     code, out, err = invoke("plan", "-c", config, "--root", root, "--quiet")
     assert code == 2, out + err
+
+
+def test_an_include_not_resolved_offline_makes_the_budget_unknown_a_warning(
+    tmp_path: Path,
+) -> None:
+    """No SPF cache, no --resolve: the include may hold any number of lookups."""
+    config = write(tmp_path, "  - name: example.org\n    spf: {include: [_spf.provider.example]}\n")
+    code, out, _ = invoke("lint", "-c", config)
+    assert code == 0, out
+    assert "warning SPF023" in out and "the DNS lookup budget is unknown" in out
+    assert "spf: example.org: lookup budget unknown (at least " in out
+    code, out, _ = invoke("lint", "-c", config, "--strict")
+    assert code == 1 and "error SPF023" in out, out
+    code, out, _ = invoke("lint", "-c", config, "--format", "json")
+    doc = json.loads(out)
+    (budget,) = [b for b in doc["spf"] if b["domain"] == "example.org"]
+    assert budget["budget_known"] is False
+    code, out, err = invoke("plan", "-c", config, "--root", tmp_path / "root", "--strict")
+    assert code == 1 and "SPF023" in err, out + err
+
+
+def test_an_address_not_resolved_offline_leaves_the_budget_known(tmp_path: Path) -> None:
+    """An `a:` name costs one lookup whatever it holds: the count is the real one."""
+    config = write(tmp_path, "  - name: example.org\n    spf: {a: [relay.provider.example]}\n")
+    code, out, _ = invoke("lint", "-c", config, "--strict")
+    assert code == 0 and "SPF023" not in out, out

@@ -2,7 +2,8 @@
 
 (a) TXT splitting and escaping: any text survives ``txt_rdata`` and a zone file, read back by
     dnspython, octet for octet, in character-strings of at most 255 octets.
-(b) The SOA serial is found (and replaced) in any layout BIND accepts.
+(b) The SOA serial is found (and replaced) in any layout BIND accepts, and moves forward in
+    the scheme it has (a date stays a date, a counter keeps counting, nothing wraps).
 (c) For generated configs, ``apply`` then ``plan`` is empty, and ``plan`` never changes the
     disk.
 """
@@ -25,7 +26,15 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from mailauth.backends.bind import render_zone
-from mailauth.backends.zonefile import find_serial, next_serial, replace_serial, txt_rdata
+from mailauth.backends.zonefile import (
+    SERIAL_MAX,
+    SerialError,
+    find_serial,
+    is_date_serial,
+    next_serial,
+    replace_serial,
+    txt_rdata,
+)
 from mailauth.compiler.cli import app
 from mailauth.compiler.model import Record, SoaModel, ZoneModel
 
@@ -165,18 +174,65 @@ def test_find_and_replace_serial_in_any_layout(layout: tuple[str, int], new: int
     assert replaced[again.end :] == text[span.end :]
 
 
-@settings(max_examples=200, deadline=None)
-@given(
-    st.one_of(st.none(), st.integers(min_value=0, max_value=2**32 - 2)),
-    st.dates(min_value=date(2000, 1, 1), max_value=date(2099, 12, 31)),
+# Serials in the YYYYMMDDnn scheme (1990-2100), and numbers of any size: counters.
+date_serials = st.builds(
+    lambda day, n: int(day.strftime("%Y%m%d")) * 100 + n,
+    st.dates(min_value=date(1990, 1, 1), max_value=date(2100, 12, 31)),
+    st.integers(min_value=0, max_value=99),
 )
-def test_next_serial_always_moves_forward(old: int | None, today: date) -> None:
+any_serials = st.one_of(
+    st.none(),
+    date_serials,
+    st.integers(min_value=0, max_value=SERIAL_MAX),
+    st.integers(min_value=SERIAL_MAX - 3, max_value=SERIAL_MAX),
+)
+
+
+def _day_serial(day: date) -> int:
+    return int(day.strftime("%Y%m%d")) * 100 + 1
+
+
+@settings(max_examples=500, deadline=None)
+@given(any_serials, st.dates(min_value=date(2000, 1, 1), max_value=date(2099, 12, 31)))
+@example(42, date(2026, 1, 18))  # a counter: 43, not today's date
+@example(2026011502, date(2026, 1, 18))
+@example(2026011899, date(2026, 1, 18))
+@example(1999999999, date(2026, 1, 18))  # month 99: a counter
+@example(SERIAL_MAX - 1, date(2026, 1, 18))
+@example(SERIAL_MAX, date(2026, 1, 18))
+def test_next_serial_moves_forward_in_the_scheme_it_finds(old: int | None, today: date) -> None:
+    if old == SERIAL_MAX:
+        # RFC 1982 arithmetic would wrap to 0; mailauth refuses, with a reason.
+        try:
+            next_serial(old, today)
+        except SerialError as exc:
+            assert "2^32" in str(exc) and "RFC 1982" in str(exc)
+        else:
+            raise AssertionError("the largest serial was bumped")
+        return
     new = next_serial(old, today)
-    assert 0 <= new < 2**32
-    if old is not None:
-        assert new > old or old >= 2**32 - 1
-    if old is None or old < int(today.strftime("%Y%m%d")) * 100:
-        assert str(new) == today.strftime("%Y%m%d") + "01"
+    assert 0 < new <= SERIAL_MAX
+    if old is None:
+        # A new zone starts with today's date.
+        assert new == _day_serial(today)
+        return
+    assert new > old  # never backwards, never wrapped
+    if is_date_serial(old):
+        assert new == max(old + 1, _day_serial(today))
+    else:
+        assert new == old + 1  # a counter keeps counting
+
+
+@given(date_serials)
+def test_date_serials_are_date_like(serial: int) -> None:
+    assert is_date_serial(serial)
+
+
+def test_what_is_date_like() -> None:
+    assert is_date_serial(2026011502)
+    assert is_date_serial(1990010100) and is_date_serial(2100123199)
+    for counter in (0, 42, 202601150, 20260115020, 1989123101, 2101010101, 2026023001, 2026130101):
+        assert not is_date_serial(counter), counter
 
 
 def test_no_soa_means_no_serial() -> None:

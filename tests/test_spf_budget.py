@@ -227,3 +227,12 @@ def test_malformed_terms_are_named_by_their_rule(record: str, rule: str) -> None
 def test_well_formed_records_have_no_syntax_issue(record: str) -> None:
     issues = [i for i in parse(record).issues if i.rule != "SPF008"]
     assert not issues, issues
+
+
+def test_an_include_not_known_makes_the_budget_unknown_an_address_does_not() -> None:
+    result = budget("v=spf1 a:relay.unknown.example include:_spf.unknown.example -all", {})
+    assert result.unresolved == ["relay.unknown.example", "_spf.unknown.example"]
+    assert result.unknown == ["_spf.unknown.example"] and not result.known
+    assert "the lookup budget is unknown" in render(result)[0]
+    only_address = budget("v=spf1 a:relay.unknown.example -all", {})
+    assert not only_address.complete and only_address.known

@@ -282,3 +282,37 @@ def test_networks_are_merged_when_they_touch() -> None:
     assert result.text == "v=spf1 ip4:192.0.2.0/24 ip6:2001:db8::/32 -all"
     for term in result.networks["_spf.p.example"]:
         ipaddress.ip_network(term.split(":", 1)[1])
+
+
+def test_refresh_refuses_a_resolver_for_which_every_include_is_void(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A captive or offline resolver answers NXDOMAIN (or nothing) for every name: writing
+    that down would unflatten every include and make each one a permerror."""
+    answers = {**big_provider(5), **PROVIDER}
+    config = setup(tmp_path, answers)
+    before = (tmp_path / "mailauth.spf.json").read_bytes()
+    _fake_dns(monkeypatch, {}, set())  # every name: no such name / no record
+    runner = CliRunner()
+    args = ["-c", str(config), "--nameserver", "127.0.0.1"]
+    for extra in ([], ["--check"]):
+        refresh = runner.invoke(app, ["spf", "refresh", *extra, *args])
+        said = refresh.output + (refresh.stderr or "")
+        assert refresh.exit_code == 1, said
+        assert "no SPF record came back for any third-party name asked" in said
+        assert "_spf.big.example, _spf.provider.example" in said
+        assert "offline or captive" in said and "not changed" in said
+        assert (tmp_path / "mailauth.spf.json").read_bytes() == before
+
+
+def test_refresh_keeps_a_void_include_beside_one_that_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answers = {**big_provider(5), **PROVIDER}
+    config = setup(tmp_path, answers)
+    _fake_dns(monkeypatch, big_provider(5), set())  # _spf.provider.example is gone
+    refresh = CliRunner().invoke(
+        app, ["spf", "refresh", "-c", str(config), "--nameserver", "127.0.0.1"]
+    )
+    assert refresh.exit_code == 0, refresh.output
+    assert read_cache(tmp_path / "mailauth.spf.json")["_spf.provider.example"] == {"txt": []}

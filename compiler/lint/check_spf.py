@@ -171,12 +171,15 @@ def _budget(ctx: Context, site: SpfSite, own: set[str]) -> None:
         )
     for found in budget.findings:
         ctx.report(found.rule, site.term_path(found.top), found.message, domain=site.domain)
-    if budget.unresolved and budget.over is None:
+    if budget.unknown and budget.over is None:
+        # An include that was not followed may hold any number of lookups: the record may
+        # be over the limit already, and nothing offline can tell.
         ctx.report(
             "SPF023",
             site.path,
-            f"{site.owner}: at least {budget.lookups} DNS lookups; not counted beyond: "
-            f"{', '.join(budget.unresolved)}",
+            f"{site.owner}: the DNS lookup budget is unknown: {', '.join(budget.unknown)} "
+            f"not resolved offline (at least {budget.lookups} of {LOOKUP_LIMIT} lookups "
+            "counted; an include may hold more)",
             domain=site.domain,
             detail=tree if budget.void_over is None else (),
         )

@@ -158,6 +158,12 @@ def _text(report: Report, problems: Sequence[Problem], config: Path) -> str:
     lines = [f.text() for f in report.active()]
     lines += [f"error: {p}" for p in problems]
     for budget in report.budgets:
+        if not budget.known:
+            lines.append(
+                f"spf: {budget.domain}: lookup budget unknown (at least {budget.lookups} of 10 "
+                f"DNS lookups; not resolved: {', '.join(budget.unknown)})"
+            )
+            continue
         state = "" if budget.complete else " (at least; not all resolved)"
         lines.append(
             f"spf: {budget.domain}: {budget.lookups} of 10 DNS lookups, "
@@ -188,6 +194,7 @@ def _json(report: Report, problems: Sequence[Problem], config: Path) -> str:
                 "lookups": b.lookups,
                 "void_lookups": b.voids,
                 "complete": b.complete,
+                "budget_known": b.known,
                 "unresolved": b.unresolved,
                 "tree": [as_dict(c) for c in b.root.children],
             }
@@ -308,6 +315,19 @@ def refresh_answers(job: driver.Job, model: MailModel, live: LiveView) -> None:
                 collect(target, view)
 
 
+def void_includes(answers: Mapping[str, Mapping[str, Sequence[str]]]) -> list[str]:
+    """The include/redirect targets asked, when not one of them holds an SPF record.
+
+    Empty when there was none to ask or one answered: a single void include is lint's
+    business (SPF014); every one of them void is a resolver that cannot reach the
+    Internet, whose answers must not replace the cache.
+    """
+    asked = sorted(name for name, entry in answers.items() if "txt" in entry)
+    if any(answers[name]["txt"] for name in asked):
+        return []
+    return asked
+
+
 def _flattened(
     job: driver.Job, model: MailModel, answers: dict[str, dict[str, list[str]]]
 ) -> dict[str, dict[str, tuple[str, ...]]]:
@@ -347,6 +367,17 @@ def spf_refresh(
     if live.failures:
         for failure in live.failures:
             _err(f"error: DNS query failed: {failure}")
+        _err("error: the SPF cache was not changed")
+        raise typer.Exit(1)
+    empty = void_includes(live.answers)
+    if empty:
+        _err(
+            "error: no SPF record came back for any third-party name asked "
+            f"({', '.join(empty)}): each one is empty or does not exist. A resolver that is "
+            "offline or captive (a hotel or guest network) answers like this; check the "
+            "network or name a working one with --nameserver (if an include really has no "
+            "SPF record, remove it from mailauth.yaml)"
+        )
         _err("error: the SPF cache was not changed")
         raise typer.Exit(1)
     path = cache_path(job.loaded)

@@ -169,12 +169,13 @@ _RULES = (
         "strict -all fails; with a DMARC policy and DKIM that matters less.",
     ),
     Rule(
-        "SPF023", "info", "Lookups not fully counted (not resolved offline)",
+        "SPF023", "warning", "Lookup budget unknown (an include not resolved offline)",
         "RFC 7208 section 4.6.4",
         "Run `mailauth spf refresh` (records the third-party answers in the SPF cache) or "
         "`mailauth lint --resolve`.",
-        "Third-party records are not in mailauth.yaml; without the cache the count is a "
-        "minimum.",
+        "Third-party records are not in mailauth.yaml; an include that is neither in the SPF "
+        "cache nor resolved may hold any number of lookups, so the record may already be "
+        "over the limit of 10. With `--strict` this is an error.",
     ),
     Rule(
         "SPF024", "error", "flatten names something the record does not include",
@@ -213,7 +214,9 @@ _RULES = (
         "DKIM001", "warning", "Selector is not a valid DKIM selector", "RFC 6376 section 3.1",
         "Use letters, digits and hyphens only (e.g. 2026a).",
         "Selectors are sub-domain labels of letters, digits and hyphens; an underscore "
-        "is refused by some signers and verifiers.",
+        "is refused by some signers and verifiers. A selector under `dkim.selectors` with "
+        "one is refused when the file is read; this rule checks hand-written "
+        "`_domainkey` records.",
     ),
     Rule(
         "DKIM002", "error", "DKIM record name too long", "RFC 6376 section 3.6.2.1",

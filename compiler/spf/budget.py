@@ -76,10 +76,18 @@ class Budget:
     void_over: Node | None = None  # the void lookup past the limit
     findings: list[RuleHit] = field(default_factory=list)
     unresolved: list[str] = field(default_factory=list)
+    #: include/redirect targets whose record was not known, so not followed: each may
+    #: hold any number of lookups, and the budget is unknown (a subset of ``unresolved``).
+    unknown: list[str] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
         return not self.unresolved
+
+    @property
+    def known(self) -> bool:
+        """Every include and redirect was followed: the lookup count is the real one."""
+        return not self.unknown
 
 
 def count(
@@ -115,6 +123,12 @@ class _Walker:
     def unresolved(self, what: str) -> None:
         if what not in self.budget.unresolved:
             self.budget.unresolved.append(what)
+
+    def unfollowed(self, target: str) -> None:
+        """An include/redirect target whose record is not known: the budget is unknown."""
+        self.unresolved(target)
+        if target not in self.budget.unknown:
+            self.budget.unknown.append(target)
 
     def lookup(self, node: Node) -> None:
         self.budget.lookups += 1
@@ -228,12 +242,12 @@ class _Walker:
             return
         if len(stack) > MAX_DEPTH or self.nodes > MAX_NODES:
             node.note = "not followed further (tree too large)"
-            self.unresolved(target)
+            self.unfollowed(target)
             return
         records = self.view.lookup(target, "txt")
         if records is None:
             node.note = "third-party record not resolved"
-            self.unresolved(target)
+            self.unfollowed(target)
             return
         if not records:
             self.void(node, f"{target} has no SPF record")
@@ -271,6 +285,8 @@ def render(budget: Budget) -> list[str]:
     )
     if budget.unresolved:
         head += f"; not resolved: {', '.join(budget.unresolved)} (counts are a minimum)"
+    if budget.unknown:
+        head += "; the lookup budget is unknown"
     lines = [head]
     if budget.root.free_terms:
         lines.append(f"{'':>{width}}  ({budget.root.free_terms} ip4/ip6 term(s): no lookup)")
