@@ -332,6 +332,19 @@ def parent_dir(path: str) -> str:
     return path.rsplit("/", 1)[0] or "/"
 
 
+def milter_files(
+    config: str, socket: str, pid_file: str, *more: tuple[str | None, str]
+) -> list[tuple[str | None, str]]:
+    """What a milter daemon's config names that lives in a directory it does not make:
+    its UNIX socket (None for inet), its pid file, and ``more``; each with the setting
+    naming it, for daemon_dirs."""
+    return [
+        (socket_path(socket), f"Socket of {config}"),
+        (pid_file, f"PidFile of {config}"),
+        *more,
+    ]
+
+
 def daemon_dirs(
     named: Sequence[tuple[str | None, str]],
     owner: str | None,

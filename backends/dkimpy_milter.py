@@ -44,8 +44,8 @@ from mailauth.backends.base import (
     GroupMember,
     MilterRole,
     daemon_dirs,
+    milter_files,
     socket_access,
-    socket_path,
     tmpfiles_artifact,
 )
 from mailauth.backends.templating import render
@@ -306,10 +306,7 @@ class DkimpyMilterBackend(Backend[DkimpyMilterTarget]):
     def directories(self, model: MailModel, target: DkimpyMilterTarget) -> Sequence[Directory]:
         """The socket's and pid file's directories. The package provides neither (the
         daemon makes its pid directory itself, one level only, while still root)."""
-        named = [
-            (socket_path(target.socket), f"Socket of {target.config}"),
-            (target.pid_file, f"PidFile of {target.config}"),
-        ]
+        named = milter_files(target.config, target.socket, target.pid_file)
         return daemon_dirs(named, target.user, target.group)
 
     def host_steps(self, model: MailModel, target: DkimpyMilterTarget) -> Sequence[GroupMember]:

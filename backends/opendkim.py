@@ -23,8 +23,8 @@ from mailauth.backends.base import (
     MilterRole,
     check_with_paths,
     daemon_dirs,
+    milter_files,
     socket_access,
-    socket_path,
     tmpfiles_artifact,
     user_id,
 )
@@ -163,10 +163,7 @@ class OpenDkimBackend(Backend[OpenDkimTarget]):
 
     def directories(self, model: MailModel, target: OpenDkimTarget) -> Sequence[Directory]:
         """The socket's and the pid file's directories: OpenDKIM makes neither."""
-        named = [
-            (socket_path(target.socket), f"Socket of {target.config}"),
-            (target.pid_file, f"PidFile of {target.config}"),
-        ]
+        named = milter_files(target.config, target.socket, target.pid_file)
         return daemon_dirs(named, target.user, target.group, PROVIDED)
 
     def host_steps(self, model: MailModel, target: OpenDkimTarget) -> Sequence[GroupMember]:

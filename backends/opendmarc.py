@@ -33,9 +33,9 @@ from mailauth.backends.base import (
     GroupMember,
     MilterRole,
     daemon_dirs,
+    milter_files,
     rooted,
     socket_access,
-    socket_path,
     tmpfiles_artifact,
     user_id,
 )
@@ -187,11 +187,8 @@ class OpenDmarcBackend(Backend[OpenDmarcTarget]):
 
     def directories(self, model: MailModel, target: OpenDmarcTarget) -> Sequence[Directory]:
         """The socket's, pid file's and HistoryFile's directories: OpenDMARC makes none."""
-        named = [
-            (socket_path(target.socket), f"Socket of {target.config}"),
-            (target.pid_file, f"PidFile of {target.config}"),
-            (target.history_file, f"HistoryFile of {target.config}"),
-        ]
+        history = (target.history_file, f"HistoryFile of {target.config}")
+        named = milter_files(target.config, target.socket, target.pid_file, history)
         return daemon_dirs(named, target.user, target.group, PROVIDED)
 
     def host_steps(self, model: MailModel, target: OpenDmarcTarget) -> Sequence[GroupMember]:
