@@ -55,16 +55,24 @@ ZoneTemplate = Annotated[
 
 
 class BindTarget(TargetSettings):
-    """Where the BIND zone files go (paths are under --root)."""
+    """BIND: zone files, include fragments, and the named.conf zone statements."""
 
-    directory: AbsPath = "/var/named"
-    zone_file: ZoneTemplate = Field(default="zone.{zone}", description="{zone} is the zone name")
+    directory: AbsPath = Field(
+        default="/var/named", description="where the zone files and include fragments go"
+    )
+    zone_file: ZoneTemplate = Field(
+        default="zone.{zone}",
+        description="the file of a zone-mode zone, below `directory`; {zone} is the zone name",
+    )
     include_file: ZoneTemplate = Field(
-        default="mailauth.{zone}.inc", description="{zone} is the zone name"
+        default="mailauth.{zone}.inc",
+        description="the fragment of an include-mode zone (and of a domain in no zone), below "
+        "`directory`, for the hand-kept zone file to $INCLUDE; {zone} is the zone name",
     )
     named_conf: AbsPath | None = Field(
         default="/etc/named/mailauth.zones.conf",
-        description="zone statements to `include` from named.conf; null to skip",
+        description="a file of `zone` statements for the zone-mode zones, to `include` from "
+        "named.conf; null: not written",
     )
     named_directory: AbsPath | None = Field(
         default=None,

@@ -89,29 +89,58 @@ def _dkimpy_host(value: str) -> str:
 class DkimpyMilterTarget(TargetSettings):
     """dkimpy-milter: signs with RSA and Ed25519 side by side, verifies what comes in."""
 
-    config: AbsPath = "/etc/dkimpy-milter/dkimpy-milter.conf"
+    config: AbsPath = Field(
+        default="/etc/dkimpy-milter/dkimpy-milter.conf",
+        description="the dkimpy-milter.conf mailauth writes (it replaces the package's file)",
+    )
     directory: AbsPath = Field(
         default="/etc/dkimpy-milter",
-        description="where KeyTable, KeyTableEd25519 and SigningTable go",
+        description="where KeyTable, KeyTableEd25519 and SigningTable go (only the tables of "
+        "the algorithms it signs with)",
     )
-    socket: MilterSocket = "inet:8892@127.0.0.1"
-    mode: Literal["s", "v", "sv"] = "sv"
+    socket: MilterSocket = Field(
+        default="inet:8892@127.0.0.1",
+        description="`Socket`, where it listens: inet:PORT@HOST, inet6:PORT@HOST or "
+        "local:/path; Postfix's smtpd_milters names it",
+    )
+    mode: Literal["s", "v", "sv"] = Field(
+        default="sv",
+        description="`Mode`: `s` sign, `v` verify, `sv` both; without `s` no key tables",
+    )
     user: UserName = Field(
         default="dkimpy-milter",
-        description="UserID it switches to after reading the keys (it never keeps root)",
+        description="`UserID` it switches to after reading the keys (it never keeps root); "
+        "also owns the socket and pid directories apply makes",
     )
-    group: UserName | None = None
-    umask: Umask = "007"
-    pid_file: AbsPath = "/run/dkimpy-milter/dkimpy-milter.pid"
-    canonicalization: Canonicalization = "relaxed/simple"
+    group: UserName | None = Field(
+        default=None,
+        description="the group in `UserID user:group`, and of the directories apply makes; "
+        "null: the user's name",
+    )
+    umask: Umask = Field(
+        default="007",
+        description="umask, octal as a quoted string; written as the decimal `UMask` "
+        "dkimpy-milter reads",
+    )
+    pid_file: AbsPath = Field(
+        default="/run/dkimpy-milter/dkimpy-milter.pid",
+        description="`PidFile`; apply makes its directory (and a tmpfiles.d file, one under "
+        "/run again at boot) unless the package provides it",
+    )
+    canonicalization: Canonicalization = Field(
+        default="relaxed/simple",
+        description="`Canonicalization` of the signatures it makes: header/body",
+    )
     internal_hosts: list[Annotated[str, AfterValidator(_dkimpy_host)]] = Field(
         default_factory=lambda: ["127.0.0.1", "::1"],
         min_length=1,
-        description="clients whose mail is not verified (InternalHosts)",
+        description="`InternalHosts`: clients whose mail is not verified; addresses, CIDR "
+        "ranges and dotted names; at least one; default 127.0.0.1 and ::1",
     )
     authserv_id: AuthservId | None = Field(
         default=None,
-        description="authserv-id of its Authentication-Results; default the first mail host",
+        description="`AuthservID` of its Authentication-Results; null: the first mail host, "
+        "else HOSTNAME",
     )
     submission_daemon_name: MacroValue = Field(
         default="ORIGINATING",
@@ -122,9 +151,16 @@ class DkimpyMilterTarget(TargetSettings):
         description="{daemon_name} of every other service (MacroListVerify: never signed); "
         "mailauth sets it as Postfix's milter_macro_daemon_name",
     )
-    minimum_key_bits: int = Field(default=1024, ge=1024, le=8192)
-    dns_timeout: int = Field(default=5, ge=1, le=60)
-    syslog: bool = True
+    minimum_key_bits: int = Field(
+        default=1024,
+        ge=1024,
+        le=8192,
+        description="`MinimumKeyBits`: the smallest RSA key, in bits, it accepts",
+    )
+    dns_timeout: int = Field(
+        default=5, ge=1, le=60, description="`DNSTimeout`: seconds to wait for a DNS answer"
+    )
+    syslog: bool = Field(default=True, description="`Syslog` and `SyslogSuccess`: log to syslog")
 
     @model_validator(mode="after")
     def _distinct_names(self) -> DkimpyMilterTarget:

@@ -57,45 +57,76 @@ NAME = "opendmarc"
 class OpenDmarcTarget(TargetSettings):
     """OpenDMARC: judges inbound mail by the sender's DMARC policy."""
 
-    config: AbsPath = "/etc/opendmarc.conf"
-    socket: MilterSocket = "inet:8893@127.0.0.1"
-    user: UserName | None = Field(default="opendmarc", description="UserID; null to keep root")
-    group: UserName | None = None
-    umask: Umask = "007"
-    pid_file: AbsPath = "/run/opendmarc/opendmarc.pid"
+    config: AbsPath = Field(
+        default="/etc/opendmarc.conf",
+        description="the opendmarc.conf mailauth writes (it replaces the package's file)",
+    )
+    socket: MilterSocket = Field(
+        default="inet:8893@127.0.0.1",
+        description="`Socket`, where it listens: inet:PORT@HOST, inet6:PORT@HOST or "
+        "local:/path; Postfix's smtpd_milters names it",
+    )
+    user: UserName | None = Field(
+        default="opendmarc",
+        description="`UserID`, the user it runs as (with `group`: user:group); also owns the "
+        "directories apply makes; null: it keeps running as root",
+    )
+    group: UserName | None = Field(
+        default=None,
+        description="the group in `UserID user:group`, and of the directories apply makes; "
+        "null: `UserID` names the user only, and the directories get the user's name as group",
+    )
+    umask: Umask = Field(
+        default="007",
+        description="`UMask`, octal as a quoted string: permission bits taken from the files "
+        "it makes (its socket)",
+    )
+    pid_file: AbsPath = Field(
+        default="/run/opendmarc/opendmarc.pid",
+        description="`PidFile`; apply makes its directory (and a tmpfiles.d file, one under "
+        "/run again at boot) unless the package provides it",
+    )
     authserv_id: AuthservId | None = Field(
-        default=None, description="authserv-id of its Authentication-Results; default the signer's"
+        default=None,
+        description="`AuthservID` of its Authentication-Results; null: the signer's, else the "
+        "first mail host, else HOSTNAME",
     )
     trusted_authserv_ids: list[AuthservId] = Field(
         default_factory=list,
-        description="more authserv-ids whose results it believes (its own and the signer's "
-        "are always trusted)",
+        description="`TrustedAuthservIDs`: more authserv-ids whose results it believes (its "
+        "own and the signer's are always trusted); default none",
     )
     reject_failures: bool = Field(
         default=False,
-        description="enforce the sender's policy: reject (5xx) mail failing DMARC of a p=reject "
-        "domain; false only adds the Authentication-Results header",
+        description="`RejectFailures`: enforce the sender's policy, rejecting (5xx) mail that "
+        "fails DMARC of a p=reject domain; false only adds the Authentication-Results header",
     )
     ignore_authenticated_clients: bool = Field(
-        default=True, description="do not judge mail from SMTP AUTH clients (your own users)"
+        default=True,
+        description="`IgnoreAuthenticatedClients`: do not judge mail from SMTP AUTH clients "
+        "(your own users)",
     )
     spf: Literal["self", "fallback", "headers"] = Field(
         default="self",
-        description="self: always check SPF itself, ignore SPF results in headers; fallback: "
-        "check itself only when no trusted header has a result; headers: never check itself",
+        description="`SPFSelfValidate` and `SPFIgnoreResults`: `self` always checks SPF itself "
+        "and ignores SPF results in headers; `fallback` checks itself only when no trusted "
+        "header has a result; `headers` never checks itself",
     )
     history_file: AbsPath | None = Field(
-        default=None, description="record data for aggregate reports (opendmarc-importstats)"
+        default=None,
+        description="`HistoryFile`: where it records data for aggregate reports "
+        "(opendmarc-importstats); apply makes its directory; null: no history",
     )
     public_suffix_list: AbsPath | None = Field(
         default=None,
-        description="e.g. /usr/share/publicsuffix/public_suffix_list.dat (package "
-        "publicsuffix): needed for relaxed alignment of subdomains",
+        description="`PublicSuffixList`, e.g. /usr/share/publicsuffix/public_suffix_list.dat "
+        "(package publicsuffix): needed for relaxed alignment of subdomains; null: not set",
     )
     required_headers: bool = Field(
-        default=False, description="reject mail whose header breaks RFC 5322 field counts"
+        default=False,
+        description="`RequiredHeaders`: reject mail whose header breaks RFC 5322 field counts",
     )
-    syslog: bool = True
+    syslog: bool = Field(default=True, description="`Syslog`: log to syslog")
 
 
 # spf setting -> (SPFSelfValidate, SPFIgnoreResults)

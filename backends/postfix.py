@@ -72,8 +72,16 @@ class PostfixTarget(TargetSettings):
     """Postfix: connect the milters in main.cf (and tag the submission services in
     master.cf), or write a snippet and a postconf script for other tooling."""
 
-    mode: Literal["edit", "snippet"] = "edit"
-    main_cf: AbsPath = "/etc/postfix/main.cf"
+    mode: Literal["edit", "snippet"] = Field(
+        default="edit",
+        description="`edit`: edit the host's main.cf and master.cf in place; `snippet`: leave "
+        "them alone and write `snippet_file` and `script_file` instead",
+    )
+    main_cf: AbsPath = Field(
+        default="/etc/postfix/main.cf",
+        description="the host's main.cf (edit mode); its directory is Postfix's config "
+        "directory (`postfix -c` when not /etc/postfix)",
+    )
     master_cf: AbsPath | None = Field(
         default=None,
         description="the master.cf edited for the signing tag; default beside main_cf",
@@ -83,17 +91,33 @@ class PostfixTarget(TargetSettings):
         description="create main.cf/master.cf when the root has none (else an error: a "
         "staging root must hold the host's files)",
     )
-    snippet_file: AbsPath = "/etc/postfix/mailauth-main.cf"
-    script_file: AbsPath = "/etc/postfix/mailauth-postconf.sh"
-    chroot: bool = Field(
-        default=True, description="smtpd runs chrooted in queue_directory (Debian's default)"
+    snippet_file: AbsPath = Field(
+        default="/etc/postfix/mailauth-main.cf",
+        description="snippet mode: the main.cf settings and milter entries, for review",
     )
-    queue_directory: AbsPath = "/var/spool/postfix"
+    script_file: AbsPath = Field(
+        default="/etc/postfix/mailauth-postconf.sh",
+        description="snippet mode: a sh script (mode 0755) that makes the same changes on the "
+        "host with postconf",
+    )
+    chroot: bool = Field(
+        default=True,
+        description="smtpd runs chrooted in `queue_directory` (Debian's default): a local: "
+        "milter socket must then lie below it, and is written relative to it",
+    )
+    queue_directory: AbsPath = Field(
+        default="/var/spool/postfix",
+        description="Postfix's queue_directory, the chroot of smtpd (with `chroot`)",
+    )
     milter_default_action: Literal["accept", "reject", "tempfail", "quarantine"] | None = Field(
-        default=None, description="null keeps the host's value (plan notes what it means)"
+        default=None,
+        description="main.cf `milter_default_action`: what Postfix does when a milter fails; "
+        "null keeps the host's value (plan notes what it means)",
     )
     milter_protocol: Literal[2, 3, 4, 5, 6] | None = Field(
-        default=None, description="null keeps the host's value"
+        default=None,
+        description="main.cf `milter_protocol`, the milter protocol version; null keeps the "
+        "host's value",
     )
     submission_services: list[Annotated[str, Field(pattern=_SERVICE_KEY)]] = Field(
         default_factory=lambda: ["submission/inet", "submissions/inet"],

@@ -128,46 +128,93 @@ class Spf(StrictModel):
     """SPF (RFC 7208) as structured terms; ``raw`` replaces them all with a literal record."""
 
     mx: bool | list[SpfHostCidr] = Field(
-        default=True, description="`true` for the bare mx mechanism, or a list of host[/cidr]"
+        default=True,
+        description="`true`: the bare `mx` term (the domain's MX hosts may send); a list: one "
+        "`mx:host[/cidr]` term each; `false`: none. One DNS lookup each",
     )
     a: bool | list[SpfHostCidr] = Field(
-        default=False, description="`true` for the bare a mechanism, or a list of host[/cidr]"
+        default=False,
+        description="`true`: the bare `a` term (the domain's own addresses may send); a list: "
+        "one `a:host[/cidr]` term each; `false`: none. One DNS lookup each",
     )
-    ip4: list[Ip4Net] = Field(default_factory=list)
-    ip6: list[Ip6Net] = Field(default_factory=list)
-    include: list[SpfDomainSpec] = Field(default_factory=list)
-    exists: list[SpfDomainSpec] = Field(default_factory=list)
-    redirect: SpfDomainSpec | None = None
+    ip4: list[Ip4Net] = Field(
+        default_factory=list,
+        description="IPv4 addresses or CIDR ranges that may send, one `ip4:` term each (no DNS "
+        "lookup); default none",
+    )
+    ip6: list[Ip6Net] = Field(
+        default_factory=list,
+        description="IPv6 addresses or CIDR ranges that may send, one `ip6:` term each (no DNS "
+        "lookup); default none",
+    )
+    include: list[SpfDomainSpec] = Field(
+        default_factory=list,
+        description="domains whose SPF record also says who may send, one `include:` term each "
+        "(one DNS lookup each, plus theirs; 10 in all); default none",
+    )
+    exists: list[SpfDomainSpec] = Field(
+        default_factory=list,
+        description="`exists:` terms: a domain-spec, usually with macros (`%{i}`), that matches "
+        "when it has an A record; one DNS lookup each; default none",
+    )
+    redirect: SpfDomainSpec | None = Field(
+        default=None,
+        description="`redirect=`: use this domain's SPF record when no term matches; a domain "
+        "that sets it drops the `all` of `defaults` unless it sets `all` too; null: none",
+    )
     all: Literal["-all", "~all", "?all", "+all"] | None = Field(
         default="~all",
-        description="the final qualifier; `~all` (softfail) keeps forwarded mail flowing",
+        description="the final term: `-all` fail, `~all` softfail (keeps forwarded mail "
+        "flowing), `?all` neutral, `+all` pass anyone; null: none (as with `redirect`)",
     )
     raw: Annotated[str, AfterValidator(_spf_raw)] | None = Field(
-        default=None, description="a literal record, used as written"
+        default=None,
+        description="a literal record (`v=spf1 ...`, at most 4000 octets) published as written "
+        "instead of the terms above; null: built from the terms",
     )
     flatten: list[SpfDomainSpec] = Field(
         default_factory=list,
         description="includes to publish as their ip4/ip6 addresses, read from the SPF cache "
-        "(`mailauth spf refresh`); each must also be an include of the record",
+        "(`mailauth spf refresh`); each must also be an include of the record. Addresses that "
+        "do not fit go into chained `_spf1.<domain>`... TXT records; default none",
     )
 
 
 class DkimSelector(StrictModel):
     """One DKIM key of a domain, published at ``<name>._domainkey.<domain>``."""
 
-    name: SelectorName
-    algorithm: Literal["rsa", "ed25519"] = "rsa"
-    bits: int | None = Field(default=None, description="RSA modulus size; default 2048")
+    name: SelectorName = Field(
+        description="the selector: letters, digits and hyphens, labels split by dots (no `_`); "
+        "the key's TXT record is `<name>._domainkey.<domain>`"
+    )
+    algorithm: Literal["rsa", "ed25519"] = Field(
+        default="rsa",
+        description="the key type, the record's `k=`: `rsa` (RSA-SHA256) or `ed25519` "
+        "(RFC 8463; only dkimpy-milter signs with it); it cannot change once the key exists",
+    )
+    bits: int | None = Field(
+        default=None,
+        description="RSA modulus size in bits (1024-8192) of a key mailauth generates; null: "
+        "2048. Ed25519 keys have no size (leave it unset, or 256)",
+    )
     public_key: str | None = Field(
         default=None,
-        description="base64 public key (DKIM p=); normally taken from mailauth.lock",
+        description="base64 public key (the DKIM record's `p=`); null: taken from "
+        "mailauth.lock, which apply fills in",
     )
     key_file: HostPath | None = Field(
-        default=None, description="adopt an existing private key file instead of generating one"
+        default=None,
+        description="absolute path on the mail host of an existing private key to adopt "
+        "instead of generating one under `keys.directory`; the signer's KeyTable names it",
     )
-    testing: bool = Field(default=False, description="publish t=y (receivers treat as test)")
+    testing: bool = Field(
+        default=False,
+        description="publish `t=y` in the DKIM record: receivers treat the domain as testing",
+    )
     sign: bool = Field(
-        default=True, description="false: publish only (a key being rotated in or out)"
+        default=True,
+        description="`false`: publish the key's record but leave it out of the signer's key "
+        "tables (a key being rotated in or out)",
     )
 
     @field_validator("bits")
@@ -198,7 +245,12 @@ class DkimSelector(StrictModel):
 
 
 class Dkim(StrictModel):
-    selectors: list[DkimSelector] = Field(default_factory=list)
+    """A domain's DKIM keys (RFC 6376); a domain's ``dkim`` replaces ``defaults.dkim`` whole."""
+
+    selectors: list[DkimSelector] = Field(
+        default_factory=list,
+        description="the DKIM keys, each name once; default none (no DKIM record, no signing)",
+    )
 
     @model_validator(mode="after")
     def _unique(self) -> Dkim:
@@ -238,52 +290,129 @@ def _fo(value: object) -> str:
 class Dmarc(StrictModel):
     """DMARC (RFC 9989, read as RFC 7489 too). Each field is the record tag of that name."""
 
-    p: Policy = "none"
-    sp: Policy | None = None
-    np: Policy | None = None
-    adkim: Literal["r", "s"] | None = None
-    aspf: Literal["r", "s"] | None = None
-    rua: list[ReportUri] = Field(default_factory=list)
-    ruf: list[ReportUri] = Field(default_factory=list)
-    fo: Annotated[str, BeforeValidator(_fo)] | None = None
-    t: bool | None = Field(default=None, description="RFC 9989 testing flag: t=y")
-    psd: Literal["y", "n", "u"] | None = None
+    p: Policy = Field(
+        default="none",
+        description="`p=`: what receivers do with mail failing DMARC: `none` (only report), "
+        "`quarantine` (spam folder), `reject`",
+    )
+    sp: Policy | None = Field(
+        default=None, description="`sp=`: the policy for subdomains; null: left out (`p` applies)"
+    )
+    np: Policy | None = Field(
+        default=None,
+        description="`np=` (RFC 9989): the policy for subdomains that do not exist; null: left "
+        "out (`sp`, then `p` applies)",
+    )
+    adkim: Literal["r", "s"] | None = Field(
+        default=None,
+        description="`adkim=`: DKIM alignment, `r` relaxed (same organisational domain) or `s` "
+        "strict (same name); null: left out (relaxed)",
+    )
+    aspf: Literal["r", "s"] | None = Field(
+        default=None,
+        description="`aspf=`: SPF alignment, `r` relaxed (same organisational domain) or `s` "
+        "strict (same name); null: left out (relaxed)",
+    )
+    rua: list[ReportUri] = Field(
+        default_factory=list,
+        description="`rua=`: addresses for aggregate reports (`mailto:` is added to a bare "
+        "address); another organisation's address needs its `<domain>._report._dmarc` "
+        "record, written when mailauth writes that zone; default none",
+    )
+    ruf: list[ReportUri] = Field(
+        default_factory=list,
+        description="`ruf=`: addresses for failure reports, written as `rua`; default none",
+    )
+    fo: Annotated[str, BeforeValidator(_fo)] | None = Field(
+        default=None,
+        description="`fo=`: when to send failure reports, options `0`, `1`, `d`, `s` joined by "
+        "`:`; null: left out (receivers use `0`)",
+    )
+    t: bool | None = Field(
+        default=None,
+        description="`t=` (RFC 9989 testing flag): `true` writes `t=y`, `false` `t=n`; null: "
+        "left out",
+    )
+    psd: Literal["y", "n", "u"] | None = Field(
+        default=None,
+        description="`psd=` (RFC 9989): `y` for a public suffix operator's record, `n` for an "
+        "organisational domain, `u` unknown; null: left out",
+    )
     pct: int | None = Field(
-        default=None, ge=0, le=100, description="removed by RFC 9989; accepted with a warning"
+        default=None,
+        ge=0,
+        le=100,
+        description="`pct=`: the percentage (0-100) of failing mail the policy applies to; "
+        "removed by RFC 9989, accepted with a lint warning; null: left out",
     )
 
 
 class Mx(StrictModel):
-    host: DomainName
-    priority: int = Field(default=10, ge=0, le=65535)
+    """One MX record of a domain: a server that receives its mail."""
+
+    host: DomainName = Field(description="the mail server's host name, the MX record's target")
+    priority: int = Field(
+        default=10, ge=0, le=65535, description="the MX preference (0-65535): lowest tried first"
+    )
 
 
 class MailHost(StrictModel):
     """A machine that sends mail for the domains: its address records go into managed zones."""
 
-    name: DomainName
-    ipv4: list[Ip4Addr] = Field(default_factory=list)
-    ipv6: list[Ip6Addr] = Field(default_factory=list)
+    name: DomainName = Field(
+        description="the host's name: an MX of each domain without `mx`; the first host's "
+        "name is the milters' default authserv-id"
+    )
+    ipv4: list[Ip4Addr] = Field(
+        default_factory=list,
+        description="its IPv4 addresses: A records, written when a zone of `zones` holds its "
+        "name; default none",
+    )
+    ipv6: list[Ip6Addr] = Field(
+        default_factory=list,
+        description="its IPv6 addresses: AAAA records, written when a zone of `zones` holds its "
+        "name; default none",
+    )
 
 
 class Soa(StrictModel):
-    mname: DomainName | None = Field(default=None, description="primary server; default first NS")
-    rname: Annotated[str, AfterValidator(strings.rname)] | None = Field(
-        default=None, description="contact, as hostmaster@example.org; default hostmaster@<zone>"
+    """The SOA record of a zone-mode zone; times in seconds. The serial is mailauth's."""
+
+    mname: DomainName | None = Field(
+        default=None, description="SOA MNAME, the primary server; null: the zone's first `ns`"
     )
-    refresh: Ttl = 10800
-    retry: Ttl = 600
-    expire: Ttl = 1814400
-    minimum: Ttl = 10800
+    rname: Annotated[str, AfterValidator(strings.rname)] | None = Field(
+        default=None,
+        description="SOA RNAME, the contact, as hostmaster@example.org; null: hostmaster@<zone>",
+    )
+    refresh: Ttl = Field(
+        default=10800, description="SOA REFRESH: seconds between secondaries' serial checks"
+    )
+    retry: Ttl = Field(default=600, description="SOA RETRY: seconds before a failed refresh again")
+    expire: Ttl = Field(
+        default=1814400,
+        description="SOA EXPIRE: seconds a secondary that cannot refresh keeps answering",
+    )
+    minimum: Ttl = Field(
+        default=10800, description="SOA MINIMUM: seconds resolvers cache a negative answer"
+    )
 
 
 class ExtraRecord(StrictModel):
     """A record that is not about mail but lives in a zone mailauth owns."""
 
-    name: OwnerName = "@"
-    type: Annotated[str, AfterValidator(lambda v: v.upper())]
-    value: Annotated[str, AfterValidator(lambda v: names.safe_text(v, forbid=""))]
-    ttl: Ttl | None = None
+    name: OwnerName = Field(
+        default="@",
+        description="the owner name relative to the zone: `@` the apex, `*` a wildcard label",
+    )
+    type: Annotated[str, AfterValidator(lambda v: v.upper())] = Field(
+        description=f"the record type, in any case: one of {', '.join(EXTRA_TYPES)}"
+    )
+    value: Annotated[str, AfterValidator(lambda v: names.safe_text(v, forbid=""))] = Field(
+        description="the record data as in a zone file (`10 mx.example.org.`); names without "
+        "a final dot are relative to the zone; a TXT value is the text itself"
+    )
+    ttl: Ttl | None = Field(default=None, description="seconds; null: the zone's TTL")
 
     @field_validator("type")
     @classmethod
@@ -306,12 +435,30 @@ class ExtraRecord(StrictModel):
 class Zone(StrictModel):
     """A DNS zone: ``zone`` mode owns the whole file, ``include`` mode writes a fragment."""
 
-    name: DomainName
-    mode: Literal["zone", "include"] = "zone"
-    ttl: Ttl | None = Field(default=None, description="the zone's $TTL; default defaults.ttl")
-    soa: Soa = Field(default_factory=Soa)
-    ns: list[DomainName] = Field(default_factory=list)
-    records: list[ExtraRecord] = Field(default_factory=list)
+    name: DomainName = Field(
+        description="the zone's apex; mail domains and mail hosts below it get their records here"
+    )
+    mode: Literal["zone", "include"] = Field(
+        default="zone",
+        description="`zone`: mailauth writes the whole zone file (SOA, NS and all); `include`: "
+        "it writes a fragment that a hand-kept zone file `$INCLUDE`s",
+    )
+    ttl: Ttl | None = Field(
+        default=None,
+        description="seconds: the zone's `$TTL`, for its records without their own; null: "
+        "`defaults.ttl`",
+    )
+    soa: Soa = Field(
+        default_factory=Soa, description="the SOA record (zone mode); default: SOA's defaults"
+    )
+    ns: list[DomainName] = Field(
+        default_factory=list,
+        description="the name servers: the apex NS records and the default SOA MNAME; zone mode "
+        "needs at least one",
+    )
+    records: list[ExtraRecord] = Field(
+        default_factory=list, description="other records of the zone; default none"
+    )
     serial_file: HostPath | None = Field(
         default=None,
         description="include mode: the hand-kept zone file whose SOA serial mailauth bumps; "
@@ -347,28 +494,63 @@ class Zone(StrictModel):
 class Defaults(StrictModel):
     """Values every domain starts from; a domain overrides them field by field."""
 
-    ttl: Ttl = 3600
-    spf: Spf = Field(default_factory=Spf)
-    dmarc: Dmarc = Field(default_factory=Dmarc)
-    dkim: Dkim = Field(default_factory=Dkim)
+    ttl: Ttl = Field(
+        default=3600, description="seconds: the TTL of the records of zones that set no `ttl`"
+    )
+    spf: Spf = Field(
+        default_factory=Spf,
+        description="the SPF record every domain starts from; a domain's `spf` overrides it "
+        "field by field",
+    )
+    dmarc: Dmarc = Field(
+        default_factory=Dmarc,
+        description="the DMARC record every domain starts from; a domain's `dmarc` overrides it "
+        "field by field",
+    )
+    dkim: Dkim = Field(
+        default_factory=Dkim,
+        description="the DKIM selectors of every domain that has no `dkim` of its own",
+    )
 
 
 class Silence(StrictModel):
     """A lint rule (``SPF016``...) not reported for one domain, and why: the reason is required."""
 
-    rule: Annotated[str, AfterValidator(_rule_id)]
-    reason: Annotated[str, AfterValidator(_reason)]
+    rule: Annotated[str, AfterValidator(_rule_id)] = Field(
+        description="the lint rule ID, as docs/rules.md lists them (`SPF016`)"
+    )
+    reason: Annotated[str, AfterValidator(_reason)] = Field(
+        description="why the rule does not apply here; required, at least 3 characters"
+    )
 
 
 class Domain(StrictModel):
     """A mail domain: the name in From: addresses that SPF, DKIM and DMARC vouch for."""
 
-    name: DomainName
-    mx: list[Mx] | None = Field(default=None, description="default: each mail host, priority 10")
-    spf: Spf | None = None
-    dmarc: Dmarc | None = None
-    dkim: Dkim | None = None
-    ttl: Ttl | None = None
+    name: DomainName = Field(
+        description="the domain: its SPF, DMARC, MX and DKIM records go into the zone of "
+        "`zones` that holds it, else into an include fragment named after it"
+    )
+    mx: list[Mx] | None = Field(
+        default=None, description="its MX records; null: one per mail host, priority 10"
+    )
+    spf: Spf | None = Field(
+        default=None,
+        description="its SPF record, TXT at the domain: fields set here override "
+        "`defaults.spf` (`raw` replaces it); null: `defaults.spf`",
+    )
+    dmarc: Dmarc | None = Field(
+        default=None,
+        description="its DMARC record, TXT at `_dmarc.<domain>`: fields set here override "
+        "`defaults.dmarc`; null: `defaults.dmarc`",
+    )
+    dkim: Dkim | None = Field(
+        default=None,
+        description="its DKIM keys, replacing `defaults.dkim` whole; null: `defaults.dkim`",
+    )
+    ttl: Ttl | None = Field(
+        default=None, description="seconds: the TTL of its records; null: the zone's TTL"
+    )
     silence: list[Silence] = Field(
         default_factory=list,
         description="lint rules not to report for this domain, each with the reason why",
@@ -398,9 +580,25 @@ class TargetsBase(StrictModel):
 def targets_model(registry: dict[str, Backend[Any]]) -> type[TargetsBase]:
     """The ``targets:`` model of a registry: one optional key per backend, its settings."""
     fields: dict[str, Any] = {
-        name: (backend.settings | None, None) for name, backend in registry.items()
+        name: (backend.settings | None, Field(default=None, description=_target_help(backend)))
+        for name, backend in registry.items()
     }
-    return create_model("Targets", __base__=TargetsBase, __module__=__name__, **fields)
+    return create_model(
+        "Targets",
+        __base__=TargetsBase,
+        __module__=__name__,
+        __doc__="The programs mailauth writes files for: one key per target, its settings.",
+        **fields,
+    )
+
+
+def _target_help(backend: Backend[Any]) -> str:
+    """A ``targets:`` key's description: its settings' summary, and what leaving it out means."""
+    summary = " ".join((backend.settings.__doc__ or backend.name).split("\n\n")[0].split())
+    off = "null or absent: writes nothing"
+    if backend.default_on:
+        off += " (on, with its defaults, when the file has no `targets:` key)"
+    return f"{summary.rstrip('.')}; {off}"
 
 
 def _default_targets() -> TargetsBase:
@@ -417,20 +615,44 @@ else:
 class Config(StrictModel):
     """The whole of mailauth.yaml."""
 
-    version: Literal[1] = 1
-    root: FilePath | None = Field(default=None, description="output root; default ./out")
-    defaults: Defaults = Field(default_factory=Defaults)
-    mail_hosts: list[MailHost] = Field(default_factory=list)
-    zones: list[Zone] = Field(default_factory=list)
-    domains: list[Domain] = Field(min_length=1)
-    keys: KeyStore = Field(default_factory=KeyStore)
+    version: Literal[1] = Field(default=1, description="the version of this format; only 1")
+    root: FilePath | None = Field(
+        default=None,
+        description="the directory that stands for the host's `/` when files are written, "
+        "relative to this file; `--root` wins; null: ./out in the current directory",
+    )
+    defaults: Defaults = Field(
+        default_factory=Defaults, description="what every domain starts from"
+    )
+    mail_hosts: list[MailHost] = Field(
+        default_factory=list,
+        description="the machines that handle mail for the domains; default none",
+    )
+    zones: list[Zone] = Field(
+        default_factory=list,
+        description="the DNS zones mailauth writes records into; default none (each domain "
+        "gets an include fragment of its own)",
+    )
+    domains: list[Domain] = Field(min_length=1, description="the mail domains; at least one")
+    keys: KeyStore = Field(
+        default_factory=KeyStore, description="where DKIM private keys live on the mail host"
+    )
     lock_file: LockFile = Field(
-        default="mailauth.lock", description="public keys, beside this file; commit it"
+        default="mailauth.lock",
+        description="the DKIM public keys, relative to this file; apply adds each key it makes "
+        "or adopts; commit it",
     )
     spf_cache: SpfCacheFile = Field(
         default="mailauth.spf.json",
         description="DNS answers for flattened and third-party SPF includes, beside this "
         "file; written by `mailauth spf refresh`; commit it",
     )
-    state: State = Field(default_factory=State)
-    targets: Targets = Field(default_factory=_default_targets)
+    state: State = Field(
+        default_factory=State,
+        description="mailauth's own files on the host: manifest, apply lock, backups",
+    )
+    targets: Targets = Field(
+        default_factory=_default_targets,
+        description="the programs to write files for, each with its settings; without this "
+        "key, the targets on by default, with their defaults",
+    )

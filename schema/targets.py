@@ -60,7 +60,11 @@ def any_ip(value: str) -> str:
 class KeyStore(TargetSettings):
     """Where private keys live on the mail host, and who owns them."""
 
-    directory: AbsPath = "/etc/opendkim/keys"
+    directory: AbsPath = Field(
+        default="/etc/opendkim/keys",
+        description="where generated private keys go on the mail host (made 0700, or 0750 "
+        "with `group`)",
+    )
     file: Annotated[
         str,
         AfterValidator(
@@ -73,17 +77,34 @@ class KeyStore(TargetSettings):
         ),
     ] = Field(
         default="{domain}/{selector}.private",
-        description="layout below directory; {domain} and {selector} are filled in",
+        description="each key's file below `directory`; {domain} and {selector} are filled "
+        "in, and the signer's KeyTable names the result",
     )
-    owner: UserName | None = Field(default=None, description="e.g. opendkim (needs root)")
-    group: UserName | None = Field(default=None, description="e.g. opendkim (needs root)")
+    owner: UserName | None = Field(
+        default=None,
+        description="the user that owns the key files, e.g. opendkim; applied only when "
+        "mailauth runs as root; null: whoever runs apply",
+    )
+    group: UserName | None = Field(
+        default=None,
+        description="the group of the key files and their directories (then 0750), e.g. "
+        "opendkim; applied only when mailauth runs as root; null: whoever runs apply",
+    )
 
 
 class State(TargetSettings):
     """mailauth's own files on the host: the manifest, the apply lock, backups."""
 
-    directory: AbsPath = "/var/lib/mailauth"
-    backups: AbsPath = "/var/backups/mailauth"
+    directory: AbsPath = Field(
+        default="/var/lib/mailauth",
+        description="mailauth's state on the host: manifest.json (the files it owns), "
+        "apply.lock and applied-checksum",
+    )
+    backups: AbsPath = Field(
+        default="/var/backups/mailauth",
+        description="where apply keeps a copy of each file it replaces, below a directory "
+        "named after the time of the apply",
+    )
 
 
 AuthservId = Annotated[
