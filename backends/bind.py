@@ -113,10 +113,22 @@ class UnplacedRecord(Exception):
     """A record whose purpose has no section here: a bug in mailauth, not in the config."""
 
 
+#: The owner column: relative owners in a zone file, absolute ones in a fragment. Fixed,
+#: never the longest owner in the file, so that a new long name changes only its own lines
+#: (a one-line diff in review); a longer owner is followed by one space and pushes the rest
+#: of its own line only.
+OWNER_WIDTH = 24
+ABSOLUTE_OWNER_WIDTH = 40
+
+
 def _record_lines(records: Sequence[Record], zone: ZoneModel, *, absolute: bool) -> list[str]:
-    """Records in commented sections, columns aligned; long TXT continue in parentheses."""
+    """Records in commented sections, in fixed columns; long TXT continue in parentheses.
+
+    Each line is laid out from its own record alone: adding or removing a record never
+    changes another record's line.
+    """
     owners = {r: (r.fqdn(zone.name) if absolute else r.name) for r in records}
-    width = max((len(o) for o in owners.values()), default=1)
+    width = ABSOLUTE_OWNER_WIDTH if absolute else OWNER_WIDTH
     lines: list[str] = []
     unplaced = [r for r in records if r.purpose not in SECTIONS]
     if unplaced:

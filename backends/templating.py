@@ -77,16 +77,26 @@ def checked(value: object) -> object:
     raise UnsafeValueError(f"a template printed {value!r} ({type(value).__name__})")
 
 
-def key_value_lines(rows: Iterable[tuple[str, str | int] | None], gap: int = 2) -> Block:
+#: Where values start in a ``Key  Value`` config: fixed, so that an added option (however
+#: long its name) is one added line and never moves the values of the others.
+VALUE_COLUMN = 20
+
+
+def key_value_lines(
+    rows: Iterable[tuple[str, str | int] | None], gap: int = 2, column: int = VALUE_COLUMN
+) -> Block:
     """The ``Key  Value`` lines of opendkim.conf, dkimpy-milter.conf and opendmarc.conf:
-    values in one column, ``gap`` spaces after the longest key. None rows are skipped
-    (a template writes ``(key, value) if cond else none``). No trailing newline."""
+    each value at ``column``, or ``gap`` spaces after a key too long for it. Each line
+    depends on its own row only (not on the longest key), so a diff shows only the rows
+    that changed. None rows are skipped (a template writes ``(key, value) if cond else
+    none``). No trailing newline."""
     kept = [row for row in rows if row is not None]
     for name, value in kept:
         checked(name)
         checked(value)
-    width = max((len(name) for name, _ in kept), default=0) + gap
-    return Block("\n".join(f"{name:<{width}}{value}" for name, value in kept))
+    return Block(
+        "\n".join(f"{name:<{max(column, len(name) + gap)}}{value}" for name, value in kept)
+    )
 
 
 @functools.lru_cache(maxsize=1)

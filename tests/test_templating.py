@@ -176,11 +176,15 @@ def test_a_value_that_slipped_past_validation_stops_the_render(
         RENDERERS[target_name](model, bad)
 
 
-def test_key_value_lines_aligns_after_the_longest_key_and_skips_none() -> None:
-    lines = key_value_lines([("A", "1"), None, ("Longer", 2)])
+def test_key_value_lines_puts_values_at_a_fixed_column_and_skips_none() -> None:
+    lines = key_value_lines([("A", "1"), None, ("Longer", 2)], column=8)
     assert lines == "A       1\nLonger  2"
     assert isinstance(lines, Block)
-    assert key_value_lines([("A", "x")], gap=1) == "A x"
+    # A key too long for the column keeps a gap, and moves no other line.
+    longer = key_value_lines([("A", "1"), ("LongerThanIt", 2)], column=8)
+    assert longer == "A       1\nLongerThanIt  2"
+    assert key_value_lines([("A", "x")], gap=1, column=0) == "A x"
+    assert key_value_lines([("A", "x")]) == "A" + " " * 19 + "x"
 
 
 def test_undefined_names_are_errors_not_empty_text() -> None:

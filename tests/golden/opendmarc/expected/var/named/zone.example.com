@@ -9,28 +9,28 @@ $TTL 3600
         10800 ) ; minimum
 
 ; name servers
-@                             IN NS    ns1.example.com.
-@                             IN NS    ns2.example.net.
+@                               IN NS    ns1.example.com.
+@                               IN NS    ns2.example.net.
 
 ; mail exchangers
-@                             IN MX    10 mx.example.com.
-lists                         IN MX    10 mx.example.com.
+@                               IN MX    10 mx.example.com.
+lists                           IN MX    10 mx.example.com.
 
 ; mail hosts
-mx                            IN A     198.51.100.10
-mx                            IN AAAA  2001:db8:10::10
+mx                              IN A     198.51.100.10
+mx                              IN AAAA  2001:db8:10::10
 
 ; SPF (RFC 7208)
-@                             IN TXT   "v=spf1 mx -all"
-lists                         IN TXT   "v=spf1 mx -all"
+@                               IN TXT   "v=spf1 mx -all"
+lists                           IN TXT   "v=spf1 mx -all"
 
 ; DKIM keys (RFC 6376)
-s2026._domainkey              IN TXT   "v=DKIM1; k=rsa; p=(new-key-generated-by-apply)"
-s2026._domainkey.lists        IN TXT   "v=DKIM1; k=rsa; p=(new-key-generated-by-apply)"
+s2026._domainkey                IN TXT   "v=DKIM1; k=rsa; p=(new-key-generated-by-apply)"
+s2026._domainkey.lists          IN TXT   "v=DKIM1; k=rsa; p=(new-key-generated-by-apply)"
 
 ; DMARC (RFC 9989)
-_dmarc                        IN TXT   "v=DMARC1; p=reject; rua=mailto:dmarc-reports@example.com"
-_dmarc.lists                  IN TXT   "v=DMARC1; p=quarantine; rua=mailto:dmarc-reports@example.com"
+_dmarc                          IN TXT   "v=DMARC1; p=reject; rua=mailto:dmarc-reports@example.com"
+_dmarc.lists                    IN TXT   "v=DMARC1; p=quarantine; rua=mailto:dmarc-reports@example.com"
 
 ; other records
-ns1                           IN A     198.51.100.53
+ns1                             IN A     198.51.100.53

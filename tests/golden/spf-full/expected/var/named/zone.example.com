@@ -9,14 +9,14 @@ $TTL 3600
         10800 ) ; minimum
 
 ; name servers
-@             IN NS    ns1.example.org.
-@             IN NS    ns2.example.net.
+@                               IN NS    ns1.example.org.
+@                               IN NS    ns2.example.net.
 
 ; mail exchangers
-@             IN MX    10 mail.example.org.
+@                               IN MX    10 mail.example.org.
 
 ; SPF (RFC 7208)
-@             IN TXT   "v=spf1 include:_spf.provider.example redirect=_spf.example.org"
+@                               IN TXT   "v=spf1 include:_spf.provider.example redirect=_spf.example.org"
 
 ; DMARC (RFC 9989)
-_dmarc        IN TXT   "v=DMARC1; p=quarantine; adkim=r; aspf=s; t=n"
+_dmarc                          IN TXT   "v=DMARC1; p=quarantine; adkim=r; aspf=s; t=n"
