@@ -14,6 +14,9 @@ Debian's units are: with no ``-x``, OpenDKIM loads ``/etc/opendkim.conf`` when r
 counts it as its configuration file for reloads. A few settings are read once at start and
 never again (opendkim(8) and opendmarc(8), "OPERATION"/"SIGNALS"): the socket, the user,
 the pid file, the umask, the restart policy... A change to one of those needs a restart.
+On a reload the daemon reads as its own user (UserID), no longer as root: the configs and
+tables mailauth writes are world-readable (0644), and the keys must be readable by that
+user (``keys.owner``) for signing anyway.
 """
 
 from __future__ import annotations
