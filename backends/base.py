@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel
 
+from mailauth.backends.reloads import ReloadChoice, merge_restarts
 from mailauth.compiler.model import DomainModel, MailModel, Milter
 
 if TYPE_CHECKING:  # at run time schema.models imports the backends, not the reverse
@@ -92,7 +93,9 @@ class Artifact:
     """One file a target wants on the host. ``path`` is absolute on the host, before --root.
 
     ``after`` names artifacts whose change this one's ``edit`` looks at (they are planned
-    first). ``reload`` is the command that makes the service read the new file. ``owned``
+    first). ``reload`` is the command that makes the service read the new file;
+    ``reload_choice``, when set, picks it instead from the file's old and new content (a
+    setting a daemon reads only at start needs a restart, a table a reload). ``owned``
     is False for hand-kept files that mailauth only edits: those are never deleted.
     ``rooted`` is False for files beside mailauth.yaml (the lock file), which --root does
     not move. ``create_only`` files (private keys) are written once and never replaced.
@@ -113,6 +116,7 @@ class Artifact:
     edit: Edit | None = None
     after: tuple[str, ...] = ()
     reload: str | None = None
+    reload_choice: ReloadChoice | None = None
     owner: str | None = None
     group: str | None = None
     owned: bool = True
@@ -239,6 +243,13 @@ class Backend(Generic[SettingsT]):
     trusted_host_lists: ClassVar[tuple[str, ...]] = ()
     #: The command that makes the service read its new files (None: per file, see render).
     reload: ClassVar[str | None] = None
+
+    def reload_commands(self, commands: Sequence[str]) -> list[str]:
+        """What to run after apply, given the reload commands of this target's changed
+        files (plan order, each once). By default, a restart of a unit replaces a reload of
+        the same unit (``reloads.merge_restarts``); a target whose daemon has one command
+        for many files (BIND's ``rndc reload``) collapses them here."""
+        return merge_restarts(commands)
 
     def milter(self, target: SettingsT, ctx: BuildContext) -> Milter | None:
         """The milter this target runs, for the MTA to connect (see ``milter_role``)."""

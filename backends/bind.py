@@ -307,6 +307,14 @@ def _rndc(*args: str) -> str:
     return " ".join(["rndc", *(shlex.quote(a) for a in args)])
 
 
+#: More changed zones than this make the hint one ``rndc reload`` rather than one
+#: ``rndc reload ZONE`` per zone. Per zone, named reloads only the zones named, and the
+#: line says which ones changed; but a hundred of them is a line nobody pastes, and a
+#: plain ``rndc reload`` costs little more: named re-reads named.conf and only the zone
+#: files whose modification time changed (rndc(8)), which are the ones apply wrote.
+ZONE_RELOAD_LIMIT = 3
+
+
 class BindBackend(Backend[BindTarget]):
     """Zone files for BIND (and any server that reads RFC 1035 master files)."""
 
@@ -314,6 +322,17 @@ class BindBackend(Backend[BindTarget]):
     settings: ClassVar[type[BaseModel]] = BindTarget
     default_on: ClassVar[bool] = True
     needs_public_keys: ClassVar[bool] = True
+
+    def reload_commands(self, commands: Sequence[str]) -> list[str]:
+        """``rndc reconfig`` first (a new zone must be in named.conf before named can
+        reload it), then ``rndc reload ZONE`` per changed zone; or, past
+        ``ZONE_RELOAD_LIMIT`` zones, one ``rndc reload``, which re-reads named.conf too."""
+        per_zone = [c for c in commands if c.startswith(_rndc("reload") + " ")]
+        reconfig = [c for c in commands if c == _rndc("reconfig")]
+        others = [c for c in commands if c not in per_zone and c not in reconfig]
+        if len(per_zone) > ZONE_RELOAD_LIMIT:
+            return [_rndc("reload"), *others]
+        return [*reconfig, *per_zone, *others]
 
     def render(self, model: MailModel, target: BindTarget) -> Sequence[Artifact]:
         artifacts: list[Artifact] = []

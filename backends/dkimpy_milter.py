@@ -296,6 +296,9 @@ class DkimpyMilterBackend(Backend[DkimpyMilterTarget]):
         {"/etc/dkimpy-milter/dkimpy-milter.conf"}
     )
     trusted_host_lists: ClassVar[tuple[str, ...]] = ("internal_hosts",)
+    #: Always a restart: Debian's dkimpy-milter.service has no ExecReload, so
+    #: ``systemctl reload`` would fail ("Job type reload is not applicable"), and the daemon
+    #: reads its key tables only at start.
     reload: ClassVar[str | None] = "systemctl restart dkimpy-milter"
 
     def milter(self, target: DkimpyMilterTarget, ctx: BuildContext) -> Milter | None:

@@ -28,6 +28,7 @@ from mailauth.backends.base import (
     tmpfiles_artifact,
     user_id,
 )
+from mailauth.backends.reloads import signal_reload
 from mailauth.backends.templating import render
 from mailauth.compiler.model import DkimKey, MailModel, Milter
 from mailauth.schema.targets import (
@@ -161,6 +162,29 @@ def render_trusted_hosts(target: OpenDkimTarget) -> str:
     return "\n".join(lines) + "\n"
 
 
+UNIT = "opendkim"
+RESTART = f"systemctl restart {UNIT}"
+#: The settings OpenDKIM reads once at start and never on SIGUSR1, as opendkim(8) lists
+#: them under OPERATION (2.11), and ChangeRootDirectory, which it enters once at start:
+#: changing one of them needs a restart, anything else (tables included) a reload.
+READ_AT_START = (
+    "AutoRestart",
+    "AutoRestartCount",
+    "AutoRestartRate",
+    "Background",
+    "ChangeRootDirectory",
+    "MilterDebug",
+    "PidFile",
+    "POPDBFile",
+    "Quarantine",
+    "QueryCache",
+    "Socket",
+    "StrictTestMode",
+    "TestPublicKeys",
+    "UMask",
+    "UserID",
+)
+
 #: Makes the /run directories it needs beyond PROVIDED again at boot.
 TMPFILES = "/etc/tmpfiles.d/mailauth-opendkim.conf"
 #: Made by the opendkim package (/usr/lib/tmpfiles.d/opendkim.conf), opendkim:opendkim 0750.
@@ -176,7 +200,9 @@ class OpenDkimBackend(Backend[OpenDkimTarget]):
     milter_role: ClassVar[MilterRole | None] = SIGNER
     distribution_files: ClassVar[frozenset[str]] = frozenset({"/etc/opendkim.conf"})
     trusted_host_lists: ClassVar[tuple[str, ...]] = ("trusted_hosts",)
-    reload: ClassVar[str | None] = "systemctl restart opendkim"
+    #: Its tables are re-read on SIGUSR1 (Debian's unit: ``ExecReload``); the config file
+    #: says itself whether a reload is enough (``render``, ``READ_AT_START``).
+    reload: ClassVar[str | None] = "systemctl reload opendkim"
 
     def milter(self, target: OpenDkimTarget, ctx: BuildContext) -> Milter | None:
         return Milter(name="opendkim", socket=target.socket)
@@ -208,6 +234,9 @@ class OpenDkimBackend(Backend[OpenDkimTarget]):
         return [check_with_paths("opendkim -n -x", target.config, root, [target.directory])]
 
     def render(self, model: MailModel, target: OpenDkimTarget) -> Sequence[Artifact]:
+        """The config and its tables. A table is re-read by a reload; the config by a
+        reload too, unless the change touches a setting OpenDKIM reads only at start
+        (``READ_AT_START``), or the file is new: then a restart (``reloads.signal_reload``)."""
         reload = self.reload
         made_at_boot = tmpfiles_artifact(TMPFILES, self.directories(model, target))
         return [
@@ -215,7 +244,8 @@ class OpenDkimBackend(Backend[OpenDkimTarget]):
             Artifact(
                 path=target.config,
                 content=render_conf(model, target).encode(),
-                reload=reload,
+                reload=RESTART,
+                reload_choice=signal_reload(UNIT, READ_AT_START),
                 format="conf",
             ),
             Artifact(

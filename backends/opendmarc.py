@@ -39,6 +39,7 @@ from mailauth.backends.base import (
     tmpfiles_artifact,
     user_id,
 )
+from mailauth.backends.reloads import signal_reload
 from mailauth.backends.templating import render
 from mailauth.compiler.model import MailModel, Milter
 from mailauth.schema.targets import (
@@ -169,6 +170,23 @@ TMPFILES = "/etc/tmpfiles.d/mailauth-opendmarc.conf"
 #: Made by the opendmarc package (/usr/lib/tmpfiles.d/opendmarc.conf). Not
 #: /var/lib/opendmarc: without it OpenDMARC defers every message (451) on Debian.
 PROVIDED = frozenset({"/run/opendmarc"})
+UNIT = "opendmarc"
+RESTART = f"systemctl restart {UNIT}"
+#: The settings OpenDMARC reads once at start and never on SIGUSR1, as opendmarc(8) lists
+#: them under SIGNALS (1.4), and ChangeRootDirectory, which it enters once at start: a
+#: change to one of them needs a restart, any other change a reload.
+READ_AT_START = (
+    "AutoRestart",
+    "AutoRestartCount",
+    "AutoRestartRate",
+    "Background",
+    "ChangeRootDirectory",
+    "MilterDebug",
+    "PidFile",
+    "Socket",
+    "UMask",
+    "UserID",
+)
 
 
 class OpenDmarcBackend(Backend[OpenDmarcTarget]):
@@ -178,7 +196,9 @@ class OpenDmarcBackend(Backend[OpenDmarcTarget]):
     settings: ClassVar[type[BaseModel]] = OpenDmarcTarget
     milter_role: ClassVar[MilterRole | None] = DMARC_VERIFIER
     distribution_files: ClassVar[frozenset[str]] = frozenset({"/etc/opendmarc.conf"})
-    reload: ClassVar[str | None] = "systemctl restart opendmarc"
+    #: Its config is re-read on SIGUSR1 (Debian's unit: ``ExecReload``), except the
+    #: settings in ``READ_AT_START`` (``render``).
+    reload: ClassVar[str | None] = "systemctl reload opendmarc"
 
     def milter(self, target: OpenDmarcTarget, ctx: BuildContext) -> Milter | None:
         """OpenDMARC after the signer, trusting the signer's authserv-id."""
@@ -236,7 +256,8 @@ class OpenDmarcBackend(Backend[OpenDmarcTarget]):
             Artifact(
                 path=target.config,
                 content=render_conf(model, target).encode(),
-                reload=self.reload,
+                reload=RESTART,
+                reload_choice=signal_reload(UNIT, READ_AT_START),
                 format="conf",
             ),
             *tmpfiles_artifact(TMPFILES, self.directories(model, target)),

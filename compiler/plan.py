@@ -128,6 +128,9 @@ class FileChange:
     # The old content is a file mailauth did not write (a distribution's config it takes
     # over): it is replaced, kept in the backup, and never shown, only fingerprinted.
     foreign: bool
+    # The target that planned it (None: mailauth's own state, a stale file's deletion):
+    # its backend merges the reload commands of its files (Backend.reload_commands).
+    target: str | None
 
     def __init__(
         self,
@@ -140,6 +143,7 @@ class FileChange:
         artifact: Artifact | None = None,
         ids: tuple[int, int] | None = None,
         foreign: bool = False,
+        target: str | None = None,
         **fields: Any,  # Artifact fields, for a change made without one (and for replace())
     ) -> None:
         if artifact is None:
@@ -155,6 +159,7 @@ class FileChange:
         object.__setattr__(self, "mode", artifact.mode if mode is None else mode)
         object.__setattr__(self, "ids", ids)
         object.__setattr__(self, "foreign", foreign)
+        object.__setattr__(self, "target", target)
 
     @property
     def path(self) -> str:
@@ -166,6 +171,11 @@ class FileChange:
 
     @property
     def reload(self) -> str | None:
+        """The command that makes the service read this change: the artifact's, or the
+        one its ``reload_choice`` picks from the old and new content."""
+        choose = self.artifact.reload_choice
+        if choose is not None and self.new is not None:
+            return choose(self.old, self.new)
         return self.artifact.reload
 
     @property
@@ -295,7 +305,19 @@ class Plan:
 
     @property
     def _all_reloads(self) -> list[str]:
-        return list(dict.fromkeys(c.reload for c in self.pending if c.reload))
+        """Each target's commands as its backend merges them (one ``rndc reload`` for many
+        zones, a restart in place of a reload), targets in the order they were planned."""
+        per_target: dict[str | None, list[str]] = {}
+        for change in self.pending:
+            command = change.reload
+            if command:
+                per_target.setdefault(change.target, []).append(command)
+        found: list[str] = []
+        for target, commands in per_target.items():
+            unique = list(dict.fromkeys(commands))
+            backend = REGISTRY.get(target) if target is not None else None
+            found += backend.reload_commands(unique) if backend is not None else unique
+        return list(dict.fromkeys(found))
 
 
 @functools.lru_cache(maxsize=1 << 17)
@@ -692,7 +714,14 @@ def compute_plan(
             changed.add(artifact.path)
         changes.append(
             FileChange(
-                artifact=artifact, op=op, old=current, new=new, mode=mode, ids=ids, foreign=foreign
+                artifact=artifact,
+                op=op,
+                old=current,
+                new=new,
+                mode=mode,
+                ids=ids,
+                foreign=foreign,
+                target=name if name in REGISTRY else None,
             )
         )
     still_owned = {p for paths in owned.values() for p in paths}

@@ -17,7 +17,10 @@ the splitting of long TXT into strings do not matter). What it reports, per doma
   mailauth.lock (or, for a key not in the lock, the key mailauth knows).
 
 No private key is needed: public keys come from the lock file (or from keys under
-``--root`` when present), as on a CI runner. Exit status: 0 in sync, 2 drift, 1 error.
+``--root`` when present), as on a CI runner. ``--zone`` limits the check to some zones.
+A zone whose server refuses it or does not answer is reported as not checked, and the
+other zones are still checked. Exit status: 0 in sync, 2 drift, 1 error (a zone not
+checked included).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import base64
 import binascii
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -45,20 +48,34 @@ from dns.rdtypes.ANY.TXT import TXT
 
 from mailauth.backends.zonefile import split_txt
 from mailauth.compiler.driver import Job, prepare
-from mailauth.compiler.lockfile import Lock
-from mailauth.compiler.model import DkimKey, MailModel, Record, ZoneModel
+from mailauth.compiler.lockfile import Lock, LockEntry
+from mailauth.compiler.model import DkimKey, DomainModel, MailModel, Record, ZoneModel
 from mailauth.compiler.wording import count as counted
-from mailauth.schema.errors import MailauthError
+from mailauth.schema.errors import ConfigError, MailauthError, Problem
 from mailauth.schema.names import longest_suffix, norm, parse_nameserver
 
 VERIFY_FORMAT_VERSION = 1
+#: An unknown ``--zone`` lists the known zones, this many at most.
+KNOWN_SHOWN = 20
 
 Kind = Literal["missing", "different", "extra", "stale-selector", "dkim-key"]
 KINDS: tuple[Kind, ...] = ("missing", "different", "extra", "stale-selector", "dkim-key")
 
 
+#: How a zone fared: ``checked``, or why it could not be (the server refused the zone,
+#: every server timed out, or answered something unusable such as SERVFAIL).
+Status = Literal["checked", "refused", "timeout", "failed"]
+
+
 class DnsError(MailauthError):
-    """DNS gave no usable answer (timeout, SERVFAIL, REFUSED...): verify cannot decide."""
+    """DNS gave no usable answer (timeout, SERVFAIL, REFUSED...): verify cannot decide.
+
+    ``status`` says which (see ``Status``); verify reports it for the zone asked about and
+    goes on with the other zones."""
+
+    def __init__(self, message: str, status: Status = "failed") -> None:
+        super().__init__(message)
+        self.status: Status = status
 
 
 @dataclass(frozen=True)
@@ -101,6 +118,19 @@ class DomainResult:
     domain: str
     checked: int = 0
     findings: list[Drift] = field(default_factory=list)
+    zone: str | None = None  # the zone of the model it lies in (None: in none of them)
+
+
+@dataclass(frozen=True)
+class ZoneResult:
+    """One zone of the model: checked, or why not (``message`` says what DNS did)."""
+
+    zone: str
+    status: Status = "checked"
+    message: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {"zone": self.zone, "status": self.status, "message": self.message or None}
 
 
 @dataclass
@@ -108,14 +138,28 @@ class VerifyReport:
     nameserver: str
     domains: list[DomainResult]
     notes: list[str] = field(default_factory=list)
+    zones: list[ZoneResult] = field(default_factory=list)
 
     @property
     def findings(self) -> list[Drift]:
         return [f for d in self.domains for f in d.findings]
 
     @property
+    def unchecked(self) -> list[ZoneResult]:
+        """The zones DNS gave no usable answer for: nothing is known of them."""
+        return [z for z in self.zones if z.status != "checked"]
+
+    @property
     def in_sync(self) -> bool:
-        return not self.findings
+        return not self.findings and not self.unchecked
+
+    @property
+    def exit_code(self) -> int:
+        """0 in sync; 2 drift in the zones checked; 1 when a zone could not be checked (an
+        error, as when nothing could be: the drift of the others is reported all the same)."""
+        if self.unchecked:
+            return 1
+        return 2 if self.findings else 0
 
 
 # --- asking DNS -----------------------------------------------------------------------------
@@ -134,11 +178,16 @@ class DnsLookup:
         qname = dns.name.from_text(name)
         request = dns.message.make_query(qname, rdtype, use_edns=0, payload=4096)
         problems: list[str] = []
+        timeouts = 0
         for address, port in self.servers:
             try:
                 response = dns.query.udp(request, address, timeout=self.timeout, port=port)
                 if response.flags & dns.flags.TC:
                     response = dns.query.tcp(request, address, timeout=self.timeout, port=port)
+            except dns.exception.Timeout:
+                timeouts += 1
+                problems.append(f"{address}:{port}: no answer within {self.timeout:g}s")
+                continue
             except (dns.exception.DNSException, OSError) as exc:
                 problems.append(f"{address}:{port}: {exc or type(exc).__name__}")
                 continue
@@ -157,7 +206,8 @@ class DnsLookup:
             if rrset is None:
                 return Answer(authoritative=authoritative)
             return Answer(tuple(rrset), rrset.ttl, authoritative)
-        raise DnsError(f"no answer for {name} {rdtype}: " + "; ".join(problems))
+        status: Status = "timeout" if timeouts == len(problems) else "failed"
+        raise DnsError(f"no answer for {name} {rdtype}: " + "; ".join(problems), status)
 
 
 def system_nameservers() -> list[tuple[str, int]]:
@@ -247,8 +297,15 @@ class _Checker:
             or name.rstrip(".")
         )
 
+    def zone_of(self, name: str) -> str | None:
+        """The zone of the model ``name`` lies in (the longest), if any."""
+        return longest_suffix(norm(name), self.zone_names)
+
     def result(self, domain: str) -> DomainResult:
-        return self.results.setdefault(domain, DomainResult(domain))
+        found = self.results.get(domain)
+        if found is None:
+            found = self.results[domain] = DomainResult(domain, zone=self.zone_of(domain))
+        return found
 
     def add(self, name: str, finding: Drift) -> None:
         self.result(self.domain_of(name)).findings.append(finding)
@@ -256,7 +313,9 @@ class _Checker:
     def ask(self, name: str, rtype: str, *, refused_ok: bool = False) -> Answer:
         answer = self.lookup(name, rtype)
         if answer.refused and not refused_ok:
-            raise DnsError(f"the name server refused {name} {rtype} (does it serve this zone?)")
+            raise DnsError(
+                f"the name server refused {name} {rtype} (does it serve this zone?)", "refused"
+            )
         return answer
 
     # -- the records of the model ------------------------------------------------------------
@@ -344,9 +403,9 @@ class _Checker:
 
     # -- what should not be there ------------------------------------------------------------
 
-    def check_watch(self, asked: set[tuple[str, str]]) -> None:
+    def check_watch(self, asked: set[tuple[str, str]], domains: Iterable[DomainModel]) -> None:
         """SPF/DMARC records published where the model has none of that kind."""
-        for domain in self.model.domains:
+        for domain in domains:
             for name, kind in ((f"{domain.name}.", "spf"), (f"_dmarc.{domain.name}.", "dmarc")):
                 if (name.lower(), "TXT") in asked:
                     continue
@@ -357,12 +416,18 @@ class _Checker:
                     message = f"{name} publishes a {kind.upper()} record not in mailauth.yaml"
                     self.add(name, Drift("extra", name, "TXT", (), have, message))
 
-    def check_stale(self) -> None:
+    def stale_entries(self) -> list[tuple[str, str, LockEntry]]:
+        """The lock's selectors that mailauth.yaml no longer has: (domain, selector, entry)."""
         in_model = {(k.domain, k.selector) for d in self.model.domains for k in d.keys}
+        return [
+            (domain, selector, entry)
+            for (domain, selector), entry in sorted(self.lock.items())
+            if (domain, selector) not in in_model
+        ]
+
+    def check_stale(self, entries: Iterable[tuple[str, str, LockEntry]]) -> None:
         domains = {d.name for d in self.model.domains}
-        for (domain, selector), entry in sorted(self.lock.items()):
-            if (domain, selector) in in_model:
-                continue
+        for domain, selector, entry in entries:
             name = f"{selector}._domainkey.{domain}."
             answer = self.ask(name, "TXT", refused_ok=domain not in domains)
             have = tuple(_show("TXT", r) for r in answer.values)
@@ -377,19 +442,89 @@ class _Checker:
             self.add(name, Drift("stale-selector", name, "TXT", (), have, message))
 
 
-def verify(model: MailModel, lock: Lock, lookup: Lookup, nameserver: str = "") -> VerifyReport:
-    """Ask ``lookup`` for every record of ``model`` (and for what should be gone)."""
+def select_zones(model: MailModel, wanted: Sequence[str] | None) -> list[ZoneModel]:
+    """The zones of the model named in ``wanted`` (``--zone``; case and a final dot do not
+    matter), all of them when None. An unknown name is an error that lists the known ones."""
+    if wanted is None:
+        return list(model.zones)
+    by_name = {norm(z.name): z for z in model.zones}
+    unknown = [w for w in wanted if norm(w) not in by_name]
+    if unknown:
+        known = sorted(z.name for z in model.zones)
+        shown = ", ".join(known[:KNOWN_SHOWN])
+        if len(known) > KNOWN_SHOWN:
+            shown += f" (and {len(known) - KNOWN_SHOWN} more)"
+        raise ConfigError(
+            [
+                Problem("--zone", name, f"not a zone of mailauth.yaml; its zones: {shown}")
+                for name in unknown
+            ]
+        )
+    chosen = {norm(w) for w in wanted}
+    return [z for z in model.zones if norm(z.name) in chosen]
+
+
+def verify(
+    model: MailModel,
+    lock: Lock,
+    lookup: Lookup,
+    nameserver: str = "",
+    zones: Sequence[str] | None = None,
+) -> VerifyReport:
+    """Ask ``lookup`` for every record of ``model`` (and for what should be gone), zone by
+    zone: only the zones named in ``zones`` when given (``select_zones``).
+
+    A zone that DNS gives no usable answer for (REFUSED, a timeout, SERVFAIL) is reported
+    as such (``ZoneResult``) at its first such answer, and the other zones are still
+    checked: one server that does not serve a zone, among hundreds it does, says so and
+    costs one timeout, not one per record. When no zone at all could be checked, the
+    server itself is the likely problem: a DnsError, as before any zone was asked.
+    """
+    selected = select_zones(model, zones)
     checker = _Checker(model, lock, lookup)
-    for domain in model.domains:
+    names = {norm(z.name) for z in selected}
+    domains = [d for d in model.domains if norm(d.zone) in names]
+    for domain in domains:
         checker.result(domain.name)
-    asked: set[tuple[str, str]] = set()
-    for zone in model.zones:
-        checker.check_zone(zone)
-        asked |= {(r.fqdn(zone.name).lower(), r.type) for r in zone.records}
-    checker.check_watch(asked)
-    checker.check_stale()
-    domains = sorted(checker.results.values(), key=lambda d: d.domain)
-    return VerifyReport(nameserver, domains, list(model.notes))
+    # Every record set the model has, in any zone: check_watch asks only for the others.
+    asked = {(r.fqdn(z.name).lower(), r.type) for z in model.zones for r in z.records}
+    # Grouped once by zone: at thousands of zones, a scan per zone would cost their square.
+    domains_of: dict[str, list[DomainModel]] = {}
+    for domain in domains:
+        domains_of.setdefault(norm(domain.zone), []).append(domain)
+    stale_of: dict[str | None, list[tuple[str, str, LockEntry]]] = {}
+    for entry in checker.stale_entries():
+        stale_of.setdefault(checker.zone_of(entry[0]), []).append(entry)
+    outcomes: list[ZoneResult] = []
+    for zone in selected:
+        key = norm(zone.name)
+        try:
+            checker.check_zone(zone)
+            checker.check_watch(asked, domains_of.get(key, []))
+            checker.check_stale(stale_of.get(key, []))
+        except DnsError as exc:
+            outcomes.append(ZoneResult(zone.name, exc.status, str(exc)))
+            continue
+        outcomes.append(ZoneResult(zone.name))
+    notes = list(model.notes)
+    if zones is None:
+        # Selectors of domains in none of the model's zones (a zone dropped with its
+        # domain): asked for, but a failure there is only a note.
+        try:
+            checker.check_stale(stale_of.get(None, []))
+        except DnsError as exc:
+            notes.append(f"stale selectors outside the zones of mailauth.yaml not checked: {exc}")
+    if outcomes and all(o.status != "checked" for o in outcomes):
+        if len(outcomes) == 1:
+            raise DnsError(outcomes[0].message, outcomes[0].status)
+        first = outcomes[0]
+        raise DnsError(
+            f"{first.message}; none of the {len(outcomes)} zones could be checked "
+            f"({first.zone} first)",
+            first.status,
+        )
+    results = sorted(checker.results.values(), key=lambda d: d.domain)
+    return VerifyReport(nameserver, results, notes, outcomes)
 
 
 # --- output ---------------------------------------------------------------------------------
@@ -403,10 +538,24 @@ def _paint(text: str, code: str, colour: bool) -> str:
     return f"\x1b[{code}m{text}\x1b[0m" if colour else text
 
 
+#: The zones a summary line names before it says "and N more".
+ZONES_NAMED = 5
+
+
+def _zone_status(report: VerifyReport) -> dict[str, ZoneResult]:
+    return {norm(z.zone): z for z in report.zones}
+
+
 def as_text(report: VerifyReport, *, colour: bool = False, quiet: bool = False) -> str:
     lines: list[str] = []
+    failed = {k: z for k, z in _zone_status(report).items() if z.status != "checked"}
     if not quiet:
+        for zone in failed.values():
+            head = f"{zone.zone}: not checked ({zone.status}): {zone.message}"
+            lines.append(_paint(head, "31", colour))
         for result in report.domains:
+            if result.zone in failed and not result.findings:
+                continue  # the line of its zone says it was not checked
             if not result.findings:
                 head = f"{result.domain}: in sync ({counted(result.checked, 'record set')} checked)"
                 lines.append(_paint(head, "32", colour))
@@ -430,23 +579,42 @@ def as_text(report: VerifyReport, *, colour: bool = False, quiet: bool = False) 
         touched = sum(1 for d in report.domains if d.findings)
         problems, domains = counted(count, "problem"), counted(touched, "domain")
         lines.append(f"Drift: {problems} in {domains}{where}.")
-    else:
+    elif not failed:
         lines.append(f"In sync: DNS publishes what mailauth.yaml says{where}.")
+    if failed:
+        names = [z.zone for z in failed.values()]
+        shown = ", ".join(names[:ZONES_NAMED])
+        if len(names) > ZONES_NAMED:
+            shown += f" and {len(names) - ZONES_NAMED} more"
+        others = len(report.zones) - len(names)
+        rest = "" if count else f"; {counted(others, 'zone')} checked, in sync"
+        lines.append(f"Not checked: {counted(len(names), 'zone')} ({shown}){rest}{where}.")
     return "\n".join(lines) + "\n"
 
 
 def as_json(report: VerifyReport) -> str:
     findings = report.findings
+    status = _zone_status(report)
+
+    def domain_status(result: DomainResult) -> str:
+        zone = status.get(result.zone) if result.zone is not None else None
+        return zone.status if zone is not None else "checked"
+
+    summary: dict[str, int] = {kind: sum(1 for f in findings if f.kind == kind) for kind in KINDS}
+    summary["unchecked_zones"] = len(report.unchecked)
     doc = {
         "format_version": VERIFY_FORMAT_VERSION,
         "kind": "mailauth-verify",
         "nameserver": report.nameserver,
         "in_sync": report.in_sync,
-        "summary": {kind: sum(1 for f in findings if f.kind == kind) for kind in KINDS},
+        "complete": not report.unchecked,
+        "summary": summary,
+        "zones": [z.as_json() for z in report.zones],
         "domains": [
             {
                 "domain": d.domain,
-                "in_sync": not d.findings,
+                "status": domain_status(d),
+                "in_sync": not d.findings and domain_status(d) == "checked",
                 "checked": d.checked,
                 "findings": [f.as_json() for f in d.findings],
             }
@@ -466,19 +634,28 @@ def expected_state(job: Job) -> tuple[MailModel, Lock]:
     return model, job.inputs.lock.entries
 
 
-def run_verify(job: Job, nameserver: str | None, *, timeout: float = 3.0) -> VerifyReport:
-    """The ``verify`` command's work: the report, which the CLI prints (0 in sync, 2 drift).
+def run_verify(
+    job: Job,
+    nameserver: str | None,
+    *,
+    timeout: float = 3.0,
+    zones: Sequence[str] | None = None,
+) -> VerifyReport:
+    """The ``verify`` command's work: the report, which the CLI prints (exit status:
+    ``VerifyReport.exit_code``). ``zones`` (``--zone``) limits it to those zones.
 
     Prints nothing. Raises a MailauthError when nothing could be decided: the file does
-    not build, the name server option is wrong, DNS gives no usable answer.
+    not build, the name server option or a zone name is wrong, DNS gives no usable answer
+    for any zone.
     """
     model, lock = expected_state(job)
+    select_zones(model, zones)  # an unknown --zone before any question is asked
     try:
         servers = [parse_nameserver(nameserver)] if nameserver else system_nameservers()
     except ValueError as exc:
         raise MailauthError(f"--nameserver {exc}") from None
     shown = ", ".join(f"{a}:{p}" if p != 53 else a for a, p in servers)
     try:
-        return verify(model, lock, DnsLookup(servers, timeout), shown)
+        return verify(model, lock, DnsLookup(servers, timeout), shown, zones)
     except DnsError as exc:
-        raise DnsError(f"{exc}; nothing was decided") from None
+        raise DnsError(f"{exc}; nothing was decided", exc.status) from None

@@ -285,11 +285,15 @@ def test_parse_nameserver_refuses(text: str) -> None:
 
 
 class TinyDns:
-    """Answers UDP queries from dnspython zones; ``silent`` never answers (timeouts)."""
+    """Answers UDP queries from dnspython zones; ``silent`` never answers (timeouts), nor
+    does it for a name in one of the ``drop`` zones. A name in none of its zones: REFUSED."""
 
-    def __init__(self, zones: list[dns.zone.Zone], *, silent: bool = False) -> None:
+    def __init__(
+        self, zones: list[dns.zone.Zone], *, silent: bool = False, drop: tuple[str, ...] = ()
+    ) -> None:
         self.zones = zones
         self.silent = silent
+        self.drop = [dns.name.from_text(z) for z in drop]
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.settimeout(0.05)
@@ -325,7 +329,10 @@ class TinyDns:
                 wire, peer = self.sock.recvfrom(4096)
             except TimeoutError:
                 continue
-            if not self.silent:
+            if self.silent:
+                continue
+            question = dns.message.from_wire(wire).question[0].name
+            if not any(question.is_subdomain(z) for z in self.drop):
                 self.sock.sendto(self.answer(wire), peer)
 
     def __enter__(self) -> TinyDns:
@@ -416,3 +423,87 @@ def test_lookup_falls_back_to_tcp_and_next_server(site: Site, served: TinyDns) -
     assert answer.authoritative
     assert [b"".join(r.strings) for r in answer.values] == [b"v=DMARC1; p=quarantine"]  # type: ignore[attr-defined]
     assert answer.values[0].rdtype == dns.rdatatype.TXT
+
+
+# --- at scale: some zones only, a zone refused or silent ------------------------------------
+
+
+def verify_cli(site: Site, port: int, *args: str) -> tuple[int, str, str]:
+    return cli(
+        "verify", "-c", site.config, "--root", site.root,
+        "--nameserver", f"127.0.0.1:{port}", "--timeout", "0.3", *args,
+    )  # fmt: skip
+
+
+def test_a_refused_zone_is_reported_and_the_others_still_checked(site: Site) -> None:
+    """The server serves example.org (with a drift) and refuses example.net."""
+    org = [z for z in site.zones({"example.org": [("p=quarantine", "p=none")]})]
+    with TinyDns([z for z in org if str(z.origin) == "example.org."]) as server:
+        code, out, err = verify_cli(site, server.port)
+        assert code == 1, out + err
+        assert "example.net: not checked (refused): the name server refused" in out
+        assert "different" in out and "Drift: 1 problem in 1 domain" in out
+        assert "Not checked: 1 zone (example.net) (asked" in out
+        code, out, _ = verify_cli(site, server.port, "--format", "json")
+    assert code == 1
+    doc = json.loads(out)
+    assert doc["zones"] == [
+        {
+            "zone": "example.net",
+            "status": "refused",
+            "message": "the name server refused example.net. MX (does it serve this zone?)",
+        },
+        {"zone": "example.org", "status": "checked", "message": None},
+    ]
+    by_domain = {d["domain"]: d for d in doc["domains"]}
+    assert by_domain["example.net"]["status"] == "refused"
+    assert by_domain["example.org"]["status"] == "checked"
+    assert by_domain["example.org"]["findings"][0]["kind"] == "different"
+    assert doc["summary"]["unchecked_zones"] == 1 and doc["complete"] is False
+
+
+def test_a_silent_zone_times_out_once_and_the_others_are_in_sync(site: Site) -> None:
+    with TinyDns(site.zones(), drop=("example.net",)) as server:
+        code, out, err = verify_cli(site, server.port)
+    assert code == 1, out + err
+    assert "example.net: not checked (timeout): no answer for" in out
+    assert "example.org: in sync" in out
+    assert "Not checked: 1 zone (example.net); 1 zone checked, in sync" in out
+
+
+def test_a_failing_zone_is_left_at_its_first_failure(site: Site) -> None:
+    """At scale a dead zone must cost one timeout, not one per record set."""
+    model, lock = expected_state(site.job())
+    served = zone_lookup(site.zones())
+    asked: list[str] = []
+
+    def lookup(name: str, rdtype: str) -> Answer:
+        if name.lower().endswith("example.net."):
+            asked.append(name)
+            raise DnsError(f"no answer for {name} {rdtype}", "timeout")
+        return served(name, rdtype)
+
+    report = verify(model, lock, lookup)
+    assert len(asked) == 1
+    assert [(z.zone, z.status) for z in report.unchecked] == [("example.net", "timeout")]
+    assert report.exit_code == 1 and not report.findings
+
+
+def test_zone_option_limits_verify(site: Site) -> None:
+    org = [z for z in site.zones() if str(z.origin) == "example.org."]
+    with TinyDns(org) as server:  # example.net would be refused: it is not asked
+        code, out, err = verify_cli(site, server.port, "--zone", "EXAMPLE.org.")
+    assert code == 0, out + err
+    assert "example.org: in sync" in out and "example.net" not in out
+
+
+def test_unknown_zone_lists_the_known_ones(site: Site) -> None:
+    code, out, err = cli(
+        "verify", "-c", site.config, "--root", site.root, "--nameserver", "127.0.0.1:9",
+        "--zone", "example.org", "--zone", "exmaple.net",
+    )  # fmt: skip
+    assert code == 1 and out == ""
+    assert (
+        "--zone: exmaple.net: not a zone of mailauth.yaml; its zones: example.net, example.org"
+        in err
+    )
