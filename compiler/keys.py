@@ -7,7 +7,6 @@ the targets: a CI runner that pushes DNS must never mint keys it cannot deliver.
 
 from __future__ import annotations
 
-import contextlib
 import grp
 import os
 import pwd
@@ -99,21 +98,9 @@ def _ownership(config: Config, root: Path, problems: list[Problem], notes: list[
     return _Ownership(owner, group, 0o750 if group else 0o700)
 
 
-def _key_owners(config: Config) -> frozenset[int]:
-    """Who may own a key and the directories above it: root, the user mailauth runs as
-    (who writes the keys), and ``keys.owner`` when it exists here."""
-    owners = {0, os.geteuid()}
-    if config.keys.owner is not None:
-        with contextlib.suppress(KeyError):  # _ownership reports it
-            owners.add(pwd.getpwnam(config.keys.owner).pw_uid)
-    return frozenset(owners)
-
-
-def _check_safe(
-    key_file: KeyFile, owners: frozenset[int], where: str, field: str, problems: list[Problem]
-) -> None:
+def _check_safe(key_file: KeyFile, where: str, field: str, problems: list[Problem]) -> None:
     """A key on disk that a signer would refuse (keysafety) is an error, with the fix."""
-    for reason in unsafe_key(key_file.nodes, owners):
+    for reason in unsafe_key(key_file.nodes):
         problems.append(
             Problem(
                 where,
@@ -232,7 +219,6 @@ def resolve_keys(
     phase = KeyPhase()
     problems: list[Problem] = []
     ownership = _ownership(config, root, problems, phase.notes)
-    owners = _key_owners(config)
     check_safe = signer if safe_keys is None else safe_keys
     pending: list[_NewKey] = []
 
@@ -249,7 +235,7 @@ def resolve_keys(
             key_field = (*field_path, "key_file") if sel.key_file is not None else field_path
             if check_safe:
                 key_where = loaded.source.where(key_field)
-                _check_safe(inputs.key_files[path], owners, key_where, dotted(key_field), problems)
+                _check_safe(inputs.key_files[path], key_where, dotted(key_field), problems)
             if sel.public_key is not None:
                 phase.index[ident] = KnownKey(sel.algorithm, sel.key_bits, sel.public_key)
                 if signer:

@@ -7,12 +7,15 @@ below a directory that others can write (they could swap the key). An adopted ke
 plan and apply and stop the signer later; this module finds it first, so the error names
 the file, the line of mailauth.yaml and the command that fixes it.
 
-The rule is OpenDKIM's, made stricter where mailauth cannot know the host (see
+The rule is OpenDKIM's modes rule, made stricter where mailauth cannot know the host (see
 ``dkimkeys.check_key_path_safe`` for OpenDKIM's exact rule, which tests compare with the
 real daemon): OpenDKIM accepts group bits when the group holds nobody but the signer, but
 under a staging ``--root`` the host's groups are not this machine's, so any group bit on
-the key, and group write on a directory, is refused. The keys mailauth writes itself are
-0600 in 0700 (or 0750) directories, so they pass.
+the key, and group write on a directory, is refused. Owners are not judged: OpenDKIM
+wants the key owned by root or by the user it runs as, and that user (Debian's
+``/etc/dkimkeys`` belongs to ``opendkim``) is the target's business, not the key
+phase's. The keys mailauth writes itself are 0600 in 0700 (or 0750) directories, so they
+pass.
 
 :func:`path_facts` does the I/O, once, when the inputs are read (compiler/inputs.py);
 :func:`unsafe_key` is pure and judges those facts in the key phase.
@@ -23,7 +26,6 @@ from __future__ import annotations
 import os
 import shlex
 import stat
-from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +36,6 @@ class Node:
 
     path: Path
     mode: int
-    uid: int
 
 
 def path_facts(root: Path, where: Path) -> tuple[Node, ...]:
@@ -60,28 +61,21 @@ def path_facts(root: Path, where: Path) -> tuple[Node, ...]:
             st = os.stat(current)
         except OSError:
             break
-        nodes.append(Node(current, st.st_mode, st.st_uid))
+        nodes.append(Node(current, st.st_mode))
     return tuple(nodes)
 
 
-def unsafe_key(nodes: tuple[Node, ...], owners: Collection[int]) -> list[str]:
+def unsafe_key(nodes: tuple[Node, ...]) -> list[str]:
     """Why a signer would refuse the key at the end of ``nodes``, each with its fix; [] if safe.
 
-    ``owners`` are the uids that may own the key and the directories above it (root, the
-    user mailauth runs as, ``keys.owner``). ``nodes`` as :func:`path_facts` gives them;
-    an empty list, or one that does not end in a regular file, says nothing (reading the
-    key reports a missing or odd file).
+    ``nodes`` as :func:`path_facts` gives them; an empty list, or one that does not end in
+    a regular file, says nothing (reading the key reports a missing or odd file).
     """
     if not nodes or not stat.S_ISREG(nodes[-1].mode):
         return []
     reasons: list[str] = []
     *parents, key = nodes
     quoted = shlex.quote(str(key.path))
-    if key.uid not in owners:
-        reasons.append(
-            f"{key.path} is owned by uid {key.uid}, who could replace it: make root or "
-            f"the signer its owner (`chown root {quoted}`)"
-        )
     loose = stat.S_IMODE(key.mode) & 0o077
     if loose:
         who = " and ".join(
@@ -95,7 +89,6 @@ def unsafe_key(nodes: tuple[Node, ...], owners: Collection[int]) -> list[str]:
         if not stat.S_ISDIR(node.mode):
             continue
         open_to = node.mode & (stat.S_IWGRP | stat.S_IWOTH)
-        directory = shlex.quote(str(node.path))
         if open_to:
             who = " and ".join(
                 w
@@ -105,11 +98,6 @@ def unsafe_key(nodes: tuple[Node, ...], owners: Collection[int]) -> list[str]:
             sticky = " (the sticky bit does not count)" if node.mode & stat.S_ISVTX else ""
             reasons.append(
                 f"{node.path} is writable by {who}{sticky}, who could swap the key below "
-                f"it; run `chmod go-w {directory}`"
-            )
-        if node.mode & stat.S_IWUSR and node.uid not in owners:
-            reasons.append(
-                f"{node.path} is owned, and writable, by uid {node.uid}, who could swap the "
-                f"key below it: make root its owner (`chown root {directory}`)"
+                f"it; run `chmod go-w {shlex.quote(str(node.path))}`"
             )
     return reasons

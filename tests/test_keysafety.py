@@ -137,7 +137,7 @@ def test_keys_mailauth_makes_pass_the_same_check(tmp_path: Path) -> None:
     assert made
     for key in made:
         assert stat.S_IMODE(key.stat().st_mode) == 0o600
-        assert unsafe_key(path_facts(root, key), {os.geteuid(), 0}) == []
+        assert unsafe_key(path_facts(root, key)) == []
         for directory in key.relative_to(root).parents:
             assert not (root / directory).stat().st_mode & 0o022
     code, out, err = invoke("plan", "-c", config, "--root", root, "--quiet")
@@ -150,35 +150,38 @@ DIR = stat.S_IFDIR
 REG = stat.S_IFREG
 
 
-def _nodes(*modes: int, uid: int = 0) -> tuple[Node, ...]:
+def _nodes(*modes: int) -> tuple[Node, ...]:
     path = Path("/")
     out = []
     for index, mode in enumerate(modes):
-        out.append(Node(path, mode, uid))
+        out.append(Node(path, mode))
         path = path / f"n{index}"
     return tuple(out)
 
 
 def test_rule_safe_layouts() -> None:
-    assert unsafe_key(_nodes(DIR | 0o755, DIR | 0o700, REG | 0o600), {0}) == []
-    assert unsafe_key(_nodes(DIR | 0o755, DIR | 0o750, REG | 0o400), {0}) == []
+    assert unsafe_key(_nodes(DIR | 0o755, DIR | 0o700, REG | 0o600)) == []
+    assert unsafe_key(_nodes(DIR | 0o755, DIR | 0o750, REG | 0o400)) == []
 
 
 def test_rule_reports_every_problem_with_its_fix() -> None:
-    reasons = unsafe_key(_nodes(DIR | 0o1777, DIR | 0o770, REG | 0o644, uid=7), {0})
-    # the key's owner and mode; "/" open to all and owned by 7; /n0 group-writable, owned by 7
-    assert len(reasons) == 6, reasons
-    assert "sticky bit does not count" in reasons[2]
-    assert "mode 0644: its group and other users" in reasons[1]
-    assert "`chmod 0600 /n0/n1`" in reasons[1]
-    assert "`chown root /n0/n1`" in reasons[0]
+    reasons = unsafe_key(_nodes(DIR | 0o1777, DIR | 0o770, REG | 0o644))
+    # the key's mode first, then each open directory from / down
+    assert len(reasons) == 3, reasons
+    assert "mode 0644: its group and other users" in reasons[0]
+    assert "`chmod 0600 /n0/n1`" in reasons[0]
+    assert (
+        "/ is writable by its group and other users (the sticky bit does not count)" in (reasons[1])
+    )
+    assert "/n0 is writable by its group," in reasons[2]
+    assert "`chmod go-w /n0`" in reasons[2]
 
 
 def test_rule_quotes_paths_for_the_shell() -> None:
-    nodes = (Node(Path("/"), DIR | 0o755, 0), Node(Path("/a b"), REG | 0o644, 0))
-    assert "`chmod 0600 '/a b'`" in unsafe_key(nodes, {0})[0]
+    nodes = (Node(Path("/"), DIR | 0o755), Node(Path("/a b"), REG | 0o644))
+    assert "`chmod 0600 '/a b'`" in unsafe_key(nodes)[0]
 
 
 def test_rule_says_nothing_about_a_missing_or_odd_file() -> None:
-    assert unsafe_key((), {0}) == []
-    assert unsafe_key(_nodes(DIR | 0o777, DIR | 0o777), {0}) == []
+    assert unsafe_key(()) == []
+    assert unsafe_key(_nodes(DIR | 0o777, DIR | 0o777)) == []
