@@ -7,10 +7,9 @@ adds that record (:func:`report_authorizations`); otherwise the linter warns (DM
 
 It lives outside the linter and imports nothing from the compiler, so build can use it.
 
-Organisational domains are decided without the Public Suffix List: a name belongs to the
-shortest domain or zone of mailauth.yaml that contains it, and otherwise to its last two
-labels (which is wrong for names under suffixes such as co.uk; the only effect is a
-warning or a record too many, never a report lost).
+Organisational domains come from the Public Suffix List (schema/orgdomain.py), as
+receivers decide them: reports for example.co.uk sent to reports.example.co.uk stay in
+the organisation, those sent to other.co.uk leave it.
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 
 from mailauth.schema.names import norm, suffixes
+from mailauth.schema.orgdomain import organizational_domain
 
 REPORT_RECORD = "v=DMARC1"
 
@@ -42,21 +42,6 @@ class KnownNames:
             if suffix in self.names:
                 found = suffix
         return found
-
-
-def _known(known: Iterable[str]) -> KnownNames:
-    return known if isinstance(known, KnownNames) else KnownNames(known)
-
-
-def org_domain(name: str, known: Iterable[str]) -> str:
-    """The organisational domain of ``name`` (see the module docstring).
-
-    Pass a :class:`KnownNames` when asking about many names.
-    """
-    found = _known(known).shortest(name)
-    if found is not None:
-        return found
-    return ".".join(norm(name).split(".")[-2:])
 
 
 def tag_list(text: str) -> list[tuple[str, str]]:
@@ -90,16 +75,17 @@ def uri_host(uri: str) -> str | None:
     return norm(host)
 
 
-def external_destinations(
-    domain: str, text: str, known: Iterable[str]
-) -> list[tuple[str, str, str]]:
+def external_destinations(domain: str, text: str) -> list[tuple[str, str, str]]:
     """``[(tag, uri, host)]`` of report URIs whose organisation is not ``domain``'s."""
-    known = _known(known)
-    mine = org_domain(domain, known)
     out: list[tuple[str, str, str]] = []
+    mine: str | None = None  # asked only for a record with a mailto: (the list is big)
     for tag, uri in report_uris(text):
         host = uri_host(uri)
-        if host is not None and org_domain(host, known) != mine:
+        if host is None:
+            continue
+        if mine is None:
+            mine = organizational_domain(domain)
+        if organizational_domain(host) != mine:
             out.append((tag, uri, host))
     return out
 
@@ -113,11 +99,10 @@ def report_authorizations(policies: Sequence[tuple[str, str]], zones: Sequence[s
 
     ``policies`` are (domain, DMARC record) pairs; ``zones`` every zone build writes into.
     """
-    known = KnownNames([*zones, *(d for d, _ in policies)])
     written = KnownNames(zones)
     owners: set[str] = set()
     for domain, text in policies:
-        for _, _, host in external_destinations(domain, text, known):
+        for _, _, host in external_destinations(domain, text):
             if written.shortest(host) is not None:
                 owners.add(authorization_name(domain, host))
     return sorted(owners)

@@ -116,6 +116,7 @@ def prepare(
     lenient: bool = False,
     signer: bool | None = None,
     dns: bool | None = None,
+    safe_keys: bool | None = None,
     progress: Callable[[str], None] | None = None,
     count: Callable[[int], None] | None = None,
 ) -> tuple[MailModel, KeyPhase]:
@@ -125,7 +126,8 @@ def prepare(
     ``lenient`` (for validate) does not insist on keys a DNS target would need: whether
     the lock file is present is a question for plan, not for the file's validity.
     ``signer`` and ``dns`` override what the targets say (verify and lint check DNS
-    without a signer).
+    without a signer). ``safe_keys`` (default: as ``signer``) checks the keys on disk as
+    the signer will (lint does, though it builds without a signer).
     """
     keys = resolve_keys(
         job.inputs,
@@ -134,6 +136,7 @@ def prepare(
         today=today,
         dns=(not lenient and any(t in DNS_TARGETS for t in job.targets)) if dns is None else dns,
         lenient=lenient,
+        safe_keys=safe_keys,
         progress=progress,
         count=count,
     )

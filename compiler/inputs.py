@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mailauth.compiler.build import key_path
+from mailauth.compiler.keysafety import Node, path_facts
 from mailauth.compiler.lockfile import Lock, read_lock_file
 from mailauth.compiler.plan import PlanError, host_path, read_under
 from mailauth.compiler.spf.cache import SpfCache, load_cache
@@ -29,10 +30,12 @@ from mailauth.schema.validate import LoadedConfig, load_config
 @dataclass(frozen=True)
 class KeyFile:
     """One private key file as read: where it is under the root and its bytes (None if
-    absent), or the PlanError that reading it gave."""
+    absent), or the PlanError that reading it gave; and, for a file that exists, the
+    modes and owners on the way to it (keysafety.path_facts), for the safe-key check."""
 
     where: Path | None
     found: bytes | PlanError | None
+    nodes: tuple[Node, ...] = ()
 
     def content(self) -> bytes | None:
         if isinstance(self.found, PlanError):
@@ -113,7 +116,9 @@ def _read_key(root: Path, path: str) -> KeyFile:
         read = read_under(root, where, label=path)
     except PlanError as exc:
         return KeyFile(where, exc)
-    return KeyFile(where, None if read is None else read[0])
+    if read is None:
+        return KeyFile(where, None)
+    return KeyFile(where, read[0], path_facts(root, where))
 
 
 def _key_files(loaded: LoadedConfig, root: Path) -> dict[str, KeyFile]:

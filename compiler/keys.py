@@ -21,6 +21,7 @@ from mailauth.backends.base import Artifact
 from mailauth.compiler.build import KnownKey, key_path
 from mailauth.compiler.dkimkeys import new_keys, public_key_from_private
 from mailauth.compiler.fsio import UnsafePath, check_path
+from mailauth.compiler.keysafety import unsafe_key
 from mailauth.compiler.lockfile import Lock, LockEntry, render_lock
 from mailauth.compiler.plan import PlanError
 from mailauth.schema.errors import ConfigError, Problem
@@ -95,6 +96,18 @@ def _ownership(config: Config, root: Path, problems: list[Problem], notes: list[
         notes.append("keys.owner/keys.group are applied only when mailauth runs as root")
         owner = group = None
     return _Ownership(owner, group, 0o750 if group else 0o700)
+
+
+def _check_safe(key_file: KeyFile, where: str, field: str, problems: list[Problem]) -> None:
+    """A key on disk that a signer would refuse (keysafety) is an error, with the fix."""
+    for reason in unsafe_key(key_file.nodes):
+        problems.append(
+            Problem(
+                where,
+                field,
+                f"{reason} (with RequireSafeKeys, OpenDKIM refuses an unsafe key at start)",
+            )
+        )
 
 
 def _check_inline(
@@ -183,13 +196,17 @@ def resolve_keys(
     progress: Callable[[str], None] | None = None,
     count: Callable[[int], None] | None = None,
     lenient: bool = False,
+    safe_keys: bool | None = None,
 ) -> KeyPhase:
     """Public keys for every selector, plus the key files and lock file the plan must write.
 
     ``dns`` says whether a DNS target is in play: only then is a key that cannot be found
     an error (its record would vanish); otherwise it is just left out. ``progress`` is
     called with the record name before each new key is generated (for a progress bar),
-    ``count`` once with the number of keys to generate, before the first.
+    ``count`` once with the number of keys to generate, before the first. ``safe_keys``
+    (default: ``signer``) checks every key found on disk as a signer would
+    (compiler/keysafety.py): group- or world-readable, or below a writable directory, is
+    an error.
 
     It reads no file: the key files, the lock file and its presence come from ``inputs``.
     """
@@ -202,6 +219,7 @@ def resolve_keys(
     phase = KeyPhase()
     problems: list[Problem] = []
     ownership = _ownership(config, root, problems, phase.notes)
+    check_safe = signer if safe_keys is None else safe_keys
     pending: list[_NewKey] = []
 
     for di, domain in enumerate(config.domains):
@@ -213,6 +231,11 @@ def resolve_keys(
             name = f"{sel.name}._domainkey.{domain.name}"
             ident = (domain.name, sel.name)
             path = key_path(config, domain.name, sel)
+            # The key_file: line when the path was written there, else the selector's.
+            key_field = (*field_path, "key_file") if sel.key_file is not None else field_path
+            if check_safe:
+                key_where = loaded.source.where(key_field)
+                _check_safe(inputs.key_files[path], key_where, dotted(key_field), problems)
             if sel.public_key is not None:
                 phase.index[ident] = KnownKey(sel.algorithm, sel.key_bits, sel.public_key)
                 if signer:

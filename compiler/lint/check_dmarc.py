@@ -9,7 +9,6 @@ from mailauth.compiler.dmarc_reports import (
     KnownNames,
     authorization_name,
     external_destinations,
-    org_domain,
     report_uris,
     tag_list,
     uri_host,
@@ -18,6 +17,7 @@ from mailauth.compiler.lint.engine import Context
 from mailauth.compiler.lint.inventory import DmarcSite, SpfSite
 from mailauth.compiler.model import DomainModel
 from mailauth.compiler.spf.syntax import parse
+from mailauth.schema.orgdomain import is_public_suffix, organizational_domain
 
 _POLICY = ("none", "quarantine", "reject")
 _VALUES: dict[str, re.Pattern[str]] = {
@@ -41,7 +41,6 @@ _MAILTO = re.compile(
 
 
 def check(ctx: Context) -> None:
-    known = KnownNames([z.name for z in ctx.config.zones] + [d.name for d in ctx.config.domains])
     authorised = {
         r.fqdn(zone.name).rstrip(".").lower()
         for zone in ctx.model.zones
@@ -73,15 +72,16 @@ def check(ctx: Context) -> None:
                 f"{site.owner}: fo={tags['fo']} without ruf: no failure report is sent anyway",
                 domain=site.domain,
             )
-        if "sp" in tags and org_domain(policy_domain, known) != policy_domain:
+        org = organizational_domain(policy_domain) if "sp" in tags else policy_domain
+        if org != policy_domain:
             ctx.report(
                 "DMARC006",
                 site.tag_path("sp"),
                 f"{site.owner}: sp={tags['sp']} has no effect: {policy_domain} is not an "
-                f"organisational domain (that is {org_domain(policy_domain, known)})",
+                f"organisational domain (that is {org})",
                 domain=site.domain,
             )
-        if tags.get("psd") == "y":
+        if tags.get("psd") == "y" and not is_public_suffix(policy_domain):
             ctx.report(
                 "DMARC007",
                 site.tag_path("psd"),
@@ -89,7 +89,7 @@ def check(ctx: Context) -> None:
                 "treat each of its sub-domains as a separate organisation",
                 domain=site.domain,
             )
-        for tag, uri, host in external_destinations(policy_domain, site.text, known):
+        for tag, uri, host in external_destinations(policy_domain, site.text):
             owner = authorization_name(policy_domain, host)
             if owner in authorised:
                 continue

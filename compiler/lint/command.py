@@ -91,7 +91,14 @@ def _model(
         try:
             model, keys = driver.prepare(job, today, generate=False, dns=False)
         except ConfigError:
-            model, keys = driver.prepare(job, today, generate=False, signer=False, dns=False)
+            model, keys = driver.prepare(
+                job,
+                today,
+                generate=False,
+                signer=False,
+                dns=False,
+                safe_keys=driver.has_signer(job),
+            )
         return model, keys.index, []
     except ConfigError as exc:
         return None, {}, exc.problems
