@@ -471,6 +471,8 @@ def test_both_daemons_start_on_the_generated_files_without_complaint(host: Path)
         ) as dmarc,
     ):
         assert dkimpy.running and dmarc.running
+        sink.wait_for("dkimpy-milter", "dkimpy-milter starting")
+        sink.wait_for("opendmarc", "starting", count=2)
     dkimpy_log, dmarc_log = sink.lines("dkimpy-milter"), sink.lines("opendmarc")
     assert any("dkimpy-milter starting" in line for line in dkimpy_log), dkimpy_log
     assert not [line for line in dkimpy_log if any(w in line for w in DKIMPY_TROUBLE)], dkimpy_log

@@ -33,6 +33,7 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -203,6 +204,20 @@ class SyslogSink:
             if sep and head.rsplit(" ", 1)[-1].split("[", 1)[0] == program:
                 out.append(message)
         return out
+
+    def wait_for(self, program: str, fragment: str, count: int = 1, timeout: float = 15) -> None:
+        """Wait until ``program`` has logged ``count`` messages and one contains ``fragment``.
+
+        A daemon's port answering does not mean its start-up messages have reached this
+        sink: syslog is a datagram socket read by a thread, so on a loaded machine the
+        lines arrive later. Waiting here, before the daemons stop, keeps the test honest.
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            lines = self.lines(program)
+            if len(lines) >= count and any(fragment in line for line in lines):
+                return
+            time.sleep(0.05)
 
     def stop(self) -> None:
         if self._sock is not None:
