@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from mailauth.backends import REGISTRY, Backend
+from mailauth.backends import REGISTRY, Backend, platforms
 from mailauth.schema import names, strings
 from mailauth.schema.rrtypes import EXTRA_TYPES, TYPES
 from mailauth.schema.targets import KeyStore, State
@@ -418,6 +418,12 @@ class Config(StrictModel):
     """The whole of mailauth.yaml."""
 
     version: Literal[1] = 1
+    platform: platforms.Platform = Field(
+        default=platforms.DEFAULT,
+        description="the mail host's distribution: sets the default paths of the key store "
+        "and of every target (debian: /etc/bind, /etc/dkimkeys...; rhel: /var/named, "
+        "/etc/opendkim/keys...); a path set in the file wins",
+    )
     root: FilePath | None = Field(default=None, description="output root; default ./out")
     defaults: Defaults = Field(default_factory=Defaults)
     mail_hosts: list[MailHost] = Field(default_factory=list)
@@ -434,3 +440,12 @@ class Config(StrictModel):
     )
     state: State = Field(default_factory=State)
     targets: Targets = Field(default_factory=_default_targets)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _platform_paths(cls, data: Any) -> Any:
+        """Fill the paths the file leaves unset from its platform's column
+        (backends/platforms.py), before the fields are checked: each filled value passes
+        the same checks as a written one."""
+        on = [name for name, backend in REGISTRY.items() if backend.default_on]
+        return platforms.with_preset(data, on)
