@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 
-from mailauth.backends.base import Edit, EditContext, Edited
+from mailauth.backends.base import Edit, EditContext, Edited, EditError
 
 #: The title of the kept section: the line before the options carried over.
 KEPT_TITLE = "# Kept from the file this one replaced: options mailauth does not set."
@@ -47,15 +47,26 @@ def option_name(line: str) -> str | None:
     return re.split(r"[ \t]", body, maxsplit=1)[0]
 
 
-def kept_lines(text: str, mine: Collection[str], path: str) -> tuple[list[str], list[str]]:
+def kept_lines(
+    text: str, mine: Collection[str], path: str, secret: Collection[str] = ()
+) -> tuple[list[str], list[str]]:
     """The option lines of ``text`` that set none of ``mine`` (case-folded names), as
-    written, and the notes for lines not copied (a control character in them)."""
+    written, and the notes for lines not copied (a control character in them).
+
+    A line setting one of ``secret`` (case-folded) is an EditError: kept, it would be
+    shown in every plan, and a plan never shows a secret."""
     kept: list[str] = []
     notes: list[str] = []
     for number, line in enumerate(text.split("\n"), 1):
         name = option_name(line)
         if name is None or name.casefold() in mine:
             continue
+        if name.casefold() in secret:
+            raise EditError(
+                f"{path}: line {number} sets {name}, a secret: mailauth keeps the options "
+                "it does not set and shows them in its plans, so it stops here; move the "
+                "line to a file of its own and name that file with Include"
+            )
         line = line.rstrip("\r" + _WS)
         if _UNSAFE.search(line):
             notes.append(
@@ -73,11 +84,14 @@ def merge_edit(
     owned: Collection[str],
     extra: Collection[str],
     path: str,
+    secret: Collection[str] = (),
 ) -> tuple[bytes, Edit]:
     """The content and the edit of a merged file: ``generated`` (mailauth's options,
     ``extra`` among them) followed by the options of the file on disk it does not own.
+    ``secret`` names options whose value is a secret, never kept (see kept_lines).
     Returns (content when the file is absent, edit function)."""
     own = {name.casefold() for name in owned}
+    secrets = {name.casefold() for name in secret}
     extra_names = sorted({name.casefold() for name in extra})
     content = generated.encode()
 
@@ -88,7 +102,7 @@ def merge_edit(
         previous = ctx.state.get(_STATE_KEY, []) if isinstance(ctx.state, dict) else []
         mine = own | set(extra_names) | {str(n).casefold() for n in previous}
         text = current.decode("utf-8", "surrogateescape")
-        kept, notes = kept_lines(text, mine, path)
+        kept, notes = kept_lines(text, mine, path, secrets)
         if not kept:
             return Edited(content, state=state, notes=tuple(notes))
         body = generated.rstrip("\n") + "\n\n" + KEPT_TITLE + "\n" + "\n".join(kept) + "\n"

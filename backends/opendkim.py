@@ -241,6 +241,7 @@ class OpenDkimBackend(Backend[OpenDkimTarget]):
             owned=OWNED,
             extra=target.extra_options,
             path=target.config,
+            secret=opendkim_options.SECRET,
         )
         return [
             *made_at_boot,

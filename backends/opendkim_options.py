@@ -63,3 +63,7 @@ REFUSED: Mapping[str, str] = {
     "another root, where the keys and tables are not",
     "LDAPBindPassword": "is a secret, and mailauth.yaml is committed and shown in plans",
 }
+
+#: Options whose value is a secret: never kept from the file on disk (keptconf.py), since
+#: every plan would show it.
+SECRET: frozenset[str] = frozenset({"LDAPBindPassword"})

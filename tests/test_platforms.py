@@ -15,13 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from mailauth.backends import REGISTRY, platforms
 from mailauth.backends.keptconf import KEPT_TITLE
 from mailauth.compiler import driver
 from mailauth.compiler.cli import PlatformChoice, app
-from mailauth.schema.errors import ConfigError
+from mailauth.schema.errors import ConfigError, MailauthError
 from mailauth.schema.models import Config
 from mailauth.schema.targets import KeyStore
 from mailauth.schema.validate import load_config
@@ -73,24 +75,22 @@ def test_the_debian_preset_fills_debian_paths() -> None:
     assert config.platform == "debian"
     assert config.keys.directory == "/etc/dkimkeys"
     bind = config.targets.settings("bind")
-    assert getattr(bind, "directory") == "/etc/bind"
-    assert getattr(bind, "zone_file") == "db.{zone}"
-    assert getattr(bind, "named_conf") == "/etc/bind/named.conf.mailauth"
-    assert getattr(bind, "named_directory") == "/var/cache/bind"
+    assert bind.directory == "/etc/bind"
+    assert bind.zone_file == "db.{zone}"
+    assert bind.named_conf == "/etc/bind/named.conf.mailauth"
+    assert bind.named_directory == "/var/cache/bind"
     opendmarc = config.targets.settings("opendmarc")
     assert opendmarc is not None
-    assert getattr(opendmarc, "public_suffix_list") == (
-        "/usr/share/publicsuffix/public_suffix_list.dat"
-    )
+    assert opendmarc.public_suffix_list == ("/usr/share/publicsuffix/public_suffix_list.dat")
     opendkim = config.targets.settings("opendkim")
-    assert getattr(opendkim, "pid_file") == "/run/opendkim/opendkim.pid"
+    assert opendkim.pid_file == "/run/opendkim/opendkim.pid"
 
 
 def test_the_preset_reaches_the_targets_on_by_default() -> None:
     """Without ``targets:``, BIND is on (default_on): it gets Debian's paths too."""
     config = Config.model_validate({**DOMAINS, "platform": "debian"})
     bind = config.targets.settings("bind")
-    assert getattr(bind, "directory") == "/etc/bind"
+    assert bind.directory == "/etc/bind"
 
 
 def test_an_explicit_path_wins_over_the_preset() -> None:
@@ -103,9 +103,9 @@ def test_an_explicit_path_wins_over_the_preset() -> None:
         }
     )
     bind = config.targets.settings("bind")
-    assert getattr(bind, "directory") == "/srv/zones"
-    assert getattr(bind, "named_directory") is None  # written as null: not the preset's
-    assert getattr(bind, "zone_file") == "db.{zone}"  # unset: the preset's
+    assert bind.directory == "/srv/zones"
+    assert bind.named_directory is None  # written as null: not the preset's
+    assert bind.zone_file == "db.{zone}"  # unset: the preset's
     assert config.keys.directory == "/srv/keys"
 
 
@@ -151,17 +151,17 @@ def test_the_cli_choices_are_the_platforms() -> None:
 
 def test_init_platform_debian_writes_a_valid_debian_config(tmp_path: Path) -> None:
     target = tmp_path / "mailauth.yaml"
-    code, out, err = _cli("init", "-c", target, "--platform", "debian")
+    code, _, err = _cli("init", "-c", target, "--platform", "debian")
     assert code == 0, err
     text = target.read_text()
     assert "\nplatform: debian\n" in text
     assert "/etc/bind" in text and "/etc/dkimkeys" in text  # said in its comments
-    code, out, err = _cli("validate", "-c", target)
+    code, _, err = _cli("validate", "-c", target)
     assert code == 0, err
     config = load_config(target).config
     assert config.keys.directory == "/etc/dkimkeys"
-    assert getattr(config.targets.settings("bind"), "directory") == "/etc/bind"
-    assert getattr(config.targets.settings("opendkim"), "config") == "/etc/opendkim.conf"
+    assert config.targets.settings("bind").directory == "/etc/bind"
+    assert config.targets.settings("opendkim").config == "/etc/opendkim.conf"
 
 
 def test_init_without_platform_keeps_red_hat_paths(tmp_path: Path) -> None:
@@ -169,7 +169,7 @@ def test_init_without_platform_keeps_red_hat_paths(tmp_path: Path) -> None:
     assert _cli("init", "-c", target)[0] == 0
     config = load_config(target).config
     assert config.platform == "rhel"
-    assert getattr(config.targets.settings("bind"), "directory") == "/var/named"
+    assert config.targets.settings("bind").directory == "/var/named"
     assert config.keys.directory == "/etc/opendkim/keys"
 
 
@@ -292,7 +292,7 @@ def test_extra_option_names_take_the_documented_spelling(tmp_path: Path) -> None
     path = tmp_path / "mailauth.yaml"
     path.write_text(_config("    extra_options:\n      softwareheader: 'yes'"))
     opendkim = load_config(path).config.targets.settings("opendkim")
-    assert getattr(opendkim, "extra_options") == {"SoftwareHeader": "yes"}
+    assert opendkim.extra_options == {"SoftwareHeader": "yes"}
 
 
 # --- the README's tour, on either platform -------------------------------------------------
@@ -327,3 +327,55 @@ def test_the_readme_tour_applies_on_both_platforms(
     _apply(config, root)
     assert (root / zone.lstrip("/")).is_file() and (root / key.lstrip("/")).is_file()
     assert not _plan(config, root).has_work
+
+
+def test_a_secret_in_the_distributions_file_stops_the_plan_unshown(tmp_path: Path) -> None:
+    config, root = _stage(tmp_path)
+    with (root / "etc/opendkim.conf").open("a") as handle:
+        handle.write("LDAPBindPassword hunter2-secret\n")
+    with pytest.raises(MailauthError) as caught:
+        _plan(config, root)
+    assert "line 52 sets LDAPBindPassword, a secret" in str(caught.value)
+    assert "hunter2" not in str(caught.value)
+
+
+# --- the merge, for any file on disk ------------------------------------------------------------
+
+_OPTION = st.sampled_from(["Syslog", "socket", "TrustAnchorFile", "SoftwareHeader", "Foo-Bar"])
+_LINE = st.one_of(
+    st.tuples(_OPTION, st.sampled_from([" ", "\t", "  \t"]), st.text(max_size=12)).map("".join),
+    st.sampled_from(["", "# a comment", "   ", "\t# indented comment"]),
+    st.text(max_size=20),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=st.lists(_LINE, max_size=12), extra=st.booleans())
+def test_the_merge_is_stable_and_keeps_only_what_mailauth_does_not_set(
+    lines: list[str], extra: bool
+) -> None:
+    from mailauth.backends.base import EditContext, Edited
+    from mailauth.backends.keptconf import merge_edit, option_name
+
+    generated = "# Generated by mailauth\n\nSyslog  yes\nSocket  inet:1@127.0.0.1\n"
+    if extra:
+        generated += "\nSoftwareHeader  yes\n"
+    _, edit = merge_edit(
+        generated,
+        owned=("Syslog", "Socket"),
+        extra=("SoftwareHeader",) if extra else (),
+        path="/etc/x.conf",
+    )
+    ctx = EditContext(today=TODAY)
+    first = edit("\n".join(lines).encode("utf-8", "surrogateescape"), ctx)
+    assert isinstance(first, Edited) and first.content is not None
+    assert first.content.startswith(generated.encode())
+    again = edit(first.content, EditContext(today=TODAY, state=first.state))
+    assert isinstance(again, Edited)
+    assert again.content == first.content  # applied, then planned: nothing to do
+    kept = first.content[len(generated) :].decode("utf-8", "surrogateescape").splitlines()
+    names = [option_name(line) for line in kept]
+    owned = {"syslog", "socket"} | ({"softwareheader"} if extra else set())
+    assert not {n.casefold() for n in names if n is not None} & owned
+    physical = [line.rstrip(" \t\r") for line in "\n".join(lines).split("\n")]
+    assert all(line in physical for line in kept[2:])  # copied as written, nothing made up
