@@ -62,6 +62,8 @@ REFUSED: Mapping[str, str] = {
     "ChangeRootDirectory": "moves every path mailauth writes into opendkim.conf below "
     "another root, where the keys and tables are not",
     "LDAPBindPassword": "is a secret, and mailauth.yaml is committed and shown in plans",
+    "TestDNSData": "replaces real DNS answers (public keys too) with given data: for tests only",
+    "TestPublicKeys": "replaces the public keys in DNS with a file's: for tests only",
 }
 
 #: Options whose value is a secret: never kept from the file on disk (keptconf.py), since

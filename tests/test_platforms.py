@@ -268,6 +268,11 @@ def test_extra_options_are_written_and_taken_out_again(tmp_path: Path) -> None:
             "'#'",
         ),
         (
+            "TestDNSData: 'mail._domainkey.example.com v=DKIM1'",
+            "targets.opendkim.extra_options.TestDNSData",
+            "for tests only",
+        ),
+        (
             "MTACommand: /usr/bin/evil",
             "targets.opendkim.extra_options.MTACommand",
             "makes OpenDKIM run a program",
