@@ -131,6 +131,13 @@ class Format(StrEnum):
     markdown = "markdown"
 
 
+class PlatformChoice(StrEnum):
+    """``init --platform``: backends/platforms.py's PLATFORMS (a test keeps them equal)."""
+
+    rhel = "rhel"
+    debian = "debian"
+
+
 def _err(message: str) -> None:
     typer.echo(message, err=True)
 
@@ -217,13 +224,21 @@ def _open(config: Path, root: Path | None, target: list[str] | None) -> driver.J
 def init(
     config: InitConfigOpt = Path("mailauth.yaml"),
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+    platform: Annotated[
+        PlatformChoice,
+        typer.Option(
+            "--platform",
+            help="The mail host's distribution, which sets the default paths "
+            "(debian: /etc/bind, /etc/dkimkeys; rhel: /var/named, /etc/opendkim/keys).",
+        ),
+    ] = PlatformChoice.rhel,
 ) -> None:
     """Write a commented starter mailauth.yaml."""
-    from mailauth.compiler.scaffold import STARTER
+    from mailauth.compiler.scaffold import starter
 
     if config.exists() and not force:
         raise MailauthError(f"{config} exists; use --force to overwrite it")
-    config.write_text(STARTER)
+    config.write_text(starter(platform.value))
     command = shlex.join(["mailauth", "plan", "-c", str(config)])
     typer.echo(f"wrote {config}; edit it, then run `{command}`")
 

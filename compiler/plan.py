@@ -106,6 +106,16 @@ def distribution_files(target: str) -> frozenset[str]:
     return backend.distribution_files if backend is not None else frozenset()
 
 
+def _carried_over(old: bytes | None, new: bytes | None) -> bytes:
+    """The lines of a file mailauth did not write that the new file holds as they are (a
+    distribution's options it keeps): shown as the diff's context, since the new file
+    shows them anyway. No other line of the old file reaches the plan."""
+    if not old or not new:
+        return b""
+    kept = {line for line in new.splitlines(keepends=True) if line.strip()}
+    return b"".join(line for line in old.splitlines(keepends=True) if line in kept)
+
+
 @dataclass(frozen=True, init=False)
 class FileChange:
     """One file's fate: the Artifact planned for it, and the bytes before and after.
@@ -243,10 +253,10 @@ class FileChange:
         shown_old = self.old
         if self.foreign:
             head = (
-                f"(replaces a file mailauth did not write, kept in the backup; its content "
-                f"is not shown: {self.fingerprint(self.old)})\n"
+                f"(replaces a file mailauth did not write, kept in the backup; of its content "
+                f"only the lines the new file keeps are shown: {self.fingerprint(self.old)})\n"
             )
-            shown_old = b""
+            shown_old = _carried_over(self.old, self.new)
         old = (shown_old or b"").decode("utf-8", "replace").splitlines(keepends=True)
         new = (self.new or b"").decode("utf-8", "replace").splitlines(keepends=True)
         fromfile = "/dev/null" if not shown_old else f"a{self.path}"

@@ -1,10 +1,25 @@
-"""The starter file that ``mailauth init`` writes: every section, commented."""
+"""The starter file that ``mailauth init`` writes: every section, commented.
 
-STARTER = """\
+The paths are left to ``platform:`` (backends/platforms.py), so the file says where its
+files go in comments filled in from the platform's column, and changing ``platform:``
+later moves them all.
+"""
+
+from __future__ import annotations
+
+from string import Template
+
+from mailauth.backends import platforms
+
+_STARTER = Template("""\
 # mailauth.yaml: the one file that says how your domains authenticate their mail.
 # Check it with `mailauth validate`, review changes with `mailauth plan`,
 # write them with `mailauth apply`.
 version: 1
+
+# The mail host's distribution (${choices}): it sets where every file below goes.
+# A path written under targets: or keys: wins over the platform's.
+platform: ${platform}
 
 # Values every domain starts from; a domain overrides them field by field.
 defaults:
@@ -27,7 +42,7 @@ mail_hosts:
     ipv4: [192.0.2.25]
 
 # Zones mailauth writes. mode: zone owns the whole file; mode: include writes a
-# fragment to $INCLUDE from a zone file you keep by hand.
+# fragment to $$INCLUDE from a zone file you keep by hand.
 zones:
   - name: example.org
     mode: zone
@@ -42,16 +57,30 @@ domains:
   - name: example.org
 
 targets:
-  bind:
-    directory: /var/named
-  opendkim:                 # signs outgoing mail; apply creates the keys
+  # Zone files in ${bind_directory} (${bind_zone_file}); their zone statements in
+  # ${bind_named_conf}: include that file from named.conf.
+  bind: {}
+  opendkim:                 # signs outgoing mail with keys apply creates
     socket: "inet:8891@127.0.0.1"
   postfix:
     mode: edit              # or snippet, if main.cf is kept by other tooling
     main_cf: /etc/postfix/main.cf
 
+# Private keys go below ${keys_directory}, 0600, owned by the signer's user.
 keys:
-  directory: /etc/opendkim/keys
   owner: opendkim
   group: opendkim
-"""
+""")
+
+
+def starter(platform: str = platforms.DEFAULT) -> str:
+    """The starter mailauth.yaml for ``platform`` (one of platforms.PLATFORMS)."""
+    paths = {
+        f"{section}_{field}": value or "(none)"
+        for section, fields in platforms.column(platform).items()
+        for field, value in fields.items()
+    }
+    return _STARTER.substitute(paths, platform=platform, choices=" or ".join(platforms.PLATFORMS))
+
+
+STARTER = starter()

@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from mailauth.backends import REGISTRY, Backend
+from mailauth.backends import REGISTRY, Backend, platforms
 from mailauth.schema import names, strings
 from mailauth.schema.rrtypes import EXTRA_TYPES, TYPES
 from mailauth.schema.targets import KeyStore, State
@@ -616,6 +616,12 @@ class Config(StrictModel):
     """The whole of mailauth.yaml."""
 
     version: Literal[1] = Field(default=1, description="the version of this format; only 1")
+    platform: platforms.Platform = Field(
+        default=platforms.DEFAULT,
+        description="the mail host's distribution: sets the default paths of the key store "
+        "and of every target (debian: /etc/bind, /etc/dkimkeys...; rhel: /var/named, "
+        "/etc/opendkim/keys...); a path set in the file wins",
+    )
     root: FilePath | None = Field(
         default=None,
         description="the directory that stands for the host's `/` when files are written, "
@@ -656,3 +662,12 @@ class Config(StrictModel):
         description="the programs to write files for, each with its settings; without this "
         "key, the targets on by default, with their defaults",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _platform_paths(cls, data: Any) -> Any:
+        """Fill the paths the file leaves unset from its platform's column
+        (backends/platforms.py), before the fields are checked: each filled value passes
+        the same checks as a written one."""
+        on = [name for name, backend in REGISTRY.items() if backend.default_on]
+        return platforms.with_preset(data, on)

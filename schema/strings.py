@@ -274,6 +274,29 @@ def macro_value(value: str) -> str:
     return value
 
 
+# C1 controls and the Unicode line separators: names.safe_text stops at C0 and DEL.
+_WIDE_CONTROL = re.compile("[\x80-\x9f\u2028\u2029]")
+
+
+def milter_conf_value(value: str) -> str:
+    """A value for a ``Name value`` line of opendkim.conf or opendmarc.conf.
+
+    One line (no control character: a newline would start a second option), no ``#``
+    (the rest of the line would be a comment), and no white space at either end (the
+    daemon trims it, so the value read would not be the value written).
+    """
+    if not isinstance(value, str):
+        raise ValueError("an option value must be text (quote numbers and yes/no)")
+    names.safe_text(value, forbid="#")
+    if _WIDE_CONTROL.search(value):
+        raise ValueError(f"{value!r} holds a control or line-separator character; remove it")
+    if not value.strip(_WS):
+        raise ValueError("an option value may not be empty")
+    if value != value.strip(_WS):
+        raise ValueError(f"{value!r} has leading or trailing white space; remove it")
+    return value
+
+
 def plain_ip(value: str) -> str:
     """An IP address without an IPv6 zone index (``%eth0`` may hold any character)."""
     text = str(value).strip()

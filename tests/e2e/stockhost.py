@@ -761,6 +761,7 @@ class CaseRun:
     failures: dict[str, str] = field(default_factory=dict)
     uids: dict[str, int | None] = field(default_factory=dict)
     postconf: dict[str, str] = field(default_factory=dict)
+    configs: dict[str, str] = field(default_factory=dict)  # milter configs as applied
     sent: dict[str, Sent] = field(default_factory=dict)
     delivered: dict[str, bytes] = field(default_factory=dict)
     resent: dict[str, bytes] = field(default_factory=dict)

@@ -59,6 +59,7 @@ from e2e.stockhost import (
     subject_tag,
     without_delivery_headers,
 )
+from mailauth.backends import platforms
 
 pytestmark = pytest.mark.e2e
 
@@ -122,6 +123,14 @@ INCLUDE_SOCKET = Case(
     local_mail=True,
     fixtures=(("db.slackbox.fr", "/etc/bind/db.slackbox.fr"),),
     hand_zones=(("slackbox.fr", "/etc/bind/db.slackbox.fr"),),
+)
+DEBIAN = Case(
+    name="debian",
+    config=EXAMPLES / "debian" / "mailauth.yaml",
+    domains=("slackbox.fr", "unixbox.fr"),
+    submission_port=25,
+    algorithms=("rsa-sha256",),
+    local_mail=True,
 )
 #: Examples whose mailauth.yaml has no mail-server side (DNS only): nothing to run here.
 DNS_ONLY_EXAMPLES = {"octodns"}
@@ -224,7 +233,8 @@ def run_case(case: Case, base: Path) -> Iterator[CaseRun]:
         for step in readme_host_steps((REPO / "README.md").read_text()):
             if step.applies(run.targets):
                 run.host_steps.append(host.run(["sh", "-c", step.command]))
-        bind = config["targets"].get("bind", {})
+        # The paths its platform: fills in count too (Debian's /etc/bind/named.conf.mailauth).
+        bind = platforms.with_preset(config, ["bind"])["targets"].get("bind", {})
         includes = [bind["named_conf"]] if "named_conf" in bind else []
         servers: list[ServerProcess] = []
         try:
@@ -236,6 +246,7 @@ def run_case(case: Case, base: Path) -> Iterator[CaseRun]:
                 if target not in run.targets:
                     continue
                 unit_name, foreground, conf, program = UNITS[target]
+                run.configs[conf] = (host.read_bytes(conf) or b"").decode(errors="replace")
                 daemon = UnitDaemon(
                     host,
                     Unit.read(unit_name),
@@ -586,6 +597,21 @@ class TestDualSigning(StockHostChecks, DmarcChecks):
     case = DUAL
 
 
+class TestDebian(StockHostChecks):
+    """examples/debian: the slackbox setup on the Debian preset (no path in the file):
+    zones in /etc/bind, keys in /etc/dkimkeys, the package's opendkim.conf merged."""
+
+    case = DEBIAN
+
+    def test_the_packages_trust_anchor_is_kept(self, run: CaseRun) -> None:
+        assert run.apply.returncode == 0, run.apply
+        conf = Path("/etc/opendkim.conf").read_text()
+        anchor = [line for line in conf.splitlines() if line.startswith("TrustAnchorFile")]
+        assert anchor, "the stock host's opendkim.conf has no TrustAnchorFile to keep"
+        applied = run.configs["/etc/opendkim.conf"]
+        assert anchor[0] in applied.splitlines(), applied
+
+
 class TestIncludeSocket(StockHostChecks):
     """A hand-kept zone that $INCLUDEs mailauth's fragment; OpenDKIM on a UNIX socket."""
 
@@ -596,7 +622,7 @@ class TestIncludeSocket(StockHostChecks):
 
 
 def test_every_example_with_a_mail_side_has_a_case() -> None:
-    covered = {c.config.parent.name for c in (SLACKBOX, DUAL)}
+    covered = {c.config.parent.name for c in (SLACKBOX, DUAL, DEBIAN)}
     for path in sorted(EXAMPLES.glob("*/mailauth.yaml")):
         targets = set((yaml.safe_load(path.read_text()) or {}).get("targets", {}))
         name = path.parent.name

@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from mailauth.backends import platforms
 from support.tools import require_binary
 
 TIMEOUT = 60.0
@@ -303,9 +304,10 @@ def _octodns_validate(config: dict[str, Any], file: Path) -> list[str]:
 
 
 def declared_targets(config_text: str) -> dict[str, Any]:
-    """The ``targets:`` mapping of a config's text (``bind`` alone when it names none)."""
+    """The ``targets:`` mapping of a config's text (``bind`` alone when it names none),
+    with the paths its ``platform:`` fills in where it sets none."""
     try:
-        doc = yaml.safe_load(config_text)
+        doc = platforms.with_preset(yaml.safe_load(config_text), ["bind"])
     except yaml.YAMLError:
         return {}
     targets = doc.get("targets") if isinstance(doc, dict) else None
@@ -337,10 +339,12 @@ def check_root(
     bind = targets.get("bind")
     if isinstance(bind, dict):
         directory = under_root(root, bind.get("directory", "/var/named"))
-        for path in sorted(directory.iterdir()) if directory.is_dir() else []:
-            if generated(path):
-                problems += check_zone(path, work / "zones")
         named_conf = bind.get("named_conf", "/etc/named/mailauth.zones.conf")
+        # On Debian the zone statements sit beside the zones, in /etc/bind.
+        statements = under_root(root, named_conf) if named_conf else None
+        for path in sorted(directory.iterdir()) if directory.is_dir() else []:
+            if generated(path) and path != statements:
+                problems += check_zone(path, work / "zones")
         if named_conf and under_root(root, named_conf).is_file():
             problems += check_named_conf(under_root(root, named_conf), root, work / "named")
     sockets = 0
