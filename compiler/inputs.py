@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mailauth.compiler.build import key_path
@@ -104,6 +104,20 @@ def _read_lock(loaded: LoadedConfig) -> LockInput:
     return LockInput((path, entries, True), hashlib.sha256(data).hexdigest())
 
 
+def _with_rotation(loaded: LoadedConfig, lock: LockInput) -> tuple[LoadedConfig, LockInput]:
+    """The config with the lock's key rotation states applied (compiler/rotation/): the
+    selectors made by `keys rotate`, who signs, what is removed. Unchanged without states."""
+    from mailauth.compiler.rotation.effective import effective_config
+
+    if isinstance(lock.found, ConfigError):
+        return loaded, lock
+    try:
+        config = effective_config(loaded.config, lock.entries, str(lock.path))
+    except ConfigError as exc:
+        return loaded, LockInput(exc)
+    return (loaded if config is loaded.config else replace(loaded, config=config)), lock
+
+
 def _read_key(root: Path, path: str) -> KeyFile:
     try:
         where = host_path(root, path)
@@ -136,10 +150,12 @@ def read_inputs(config: Path | LoadedConfig, root: Path | None) -> Inputs:
     """
     loaded = load_config(config) if isinstance(config, Path) else config
     where = resolve_root(loaded, root)
+    lock = _read_lock(loaded)
+    loaded, lock = _with_rotation(loaded, lock)
     return Inputs(
         loaded=loaded,
         root=where,
-        lock=_read_lock(loaded),
+        lock=lock,
         spf_cache=load_cache(loaded),
         key_files=_key_files(loaded, where),
     )

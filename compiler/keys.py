@@ -23,6 +23,7 @@ from mailauth.compiler.dkimkeys import new_keys, public_key_from_private
 from mailauth.compiler.fsio import UnsafePath, check_path
 from mailauth.compiler.lockfile import Lock, LockEntry, render_lock
 from mailauth.compiler.plan import PlanError
+from mailauth.compiler.rotation.keyphase import keep_rotation
 from mailauth.schema.errors import ConfigError, Problem
 from mailauth.schema.models import Config, DkimSelector
 from mailauth.schema.validate import LoadedConfig, dotted
@@ -220,6 +221,8 @@ def resolve_keys(
                     _check_inline(key_file, path, sel.algorithm, sel.public_key, name, phase)
                 continue
             entry = lock.get(ident)
+            if entry is not None and entry.fingerprint == PENDING_KEY:
+                entry = None  # published by `keys rotate`, made here (compiler/rotation/)
             key_file = inputs.key_files[path]
             try:
                 disk = key_file.content()
@@ -334,6 +337,7 @@ def resolve_keys(
     if problems:
         raise ConfigError(problems)
     _make_keys(pending, phase, new_lock, today, progress, count)
+    keep_rotation(lock, new_lock, phase.index)
     if new_lock or lock_present:
         phase.artifacts.append(
             (
