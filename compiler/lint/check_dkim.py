@@ -208,8 +208,8 @@ def _lock(ctx: Context) -> None:
         used |= {(domain.name, s.name) for s in dkim.selectors}
     configured = {d.name for d in config.domains}
     for (domain, selector), entry in sorted(ctx.lock.items()):
-        if (domain, selector) in used:
-            continue
+        if (domain, selector) in used or entry.removed:
+            continue  # a removed key (compiler/rotation/) only stops its selector coming back
         ctx.report(
             "DKIM009",
             (),
