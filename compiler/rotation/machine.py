@@ -24,6 +24,7 @@ from mailauth.compiler.rotation.states import (
     keys_of,
     parse_stamp,
     policy,
+    record_ttl,
     seconds,
     stamp,
 )
@@ -261,7 +262,8 @@ def due(config: Config, lock: Lock, domain: Domain, now: datetime) -> list[tuple
             born = parse_stamp(view.created or stamp(now))
             out.append(("rotate", stamp(born + seconds(rule.every))))
         elif view.state == "published":
-            out.append(("promote", stamp(parse_stamp(view.since or view.created or stamp(now)))))
+            since = parse_stamp(view.since or view.created or stamp(now))
+            out.append(("promote", stamp(since + timedelta(seconds=record_ttl(config, domain)))))
         elif view.state in ("retiring", "revoked") and view.until:
             out.append(("retire", view.until))
     return sorted(out, key=lambda item: item[1])

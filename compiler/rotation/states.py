@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from mailauth.compiler.lockfile import REMOVED, Lock, LockEntry
 from mailauth.schema.models import Config, DkimSelector, Domain, Rotation, duration_seconds
+from mailauth.schema.names import longest_suffix
 
 #: What a lock entry holds for a key that apply has not made yet (compiler/keys.py).
 PENDING = "(new-key-generated-by-apply)"
@@ -70,6 +71,17 @@ def policy(config: Config, domain: Domain) -> Rotation:
     return base.model_copy(
         update={n: getattr(domain.rotation, n) for n in domain.rotation.model_fields_set}
     )
+
+
+def record_ttl(config: Config, domain: Domain) -> int:
+    """The TTL the domain's DKIM records get (as compiler/build.py gives it)."""
+    if domain.ttl is not None:
+        return domain.ttl
+    zones = {z.name: z for z in config.zones}
+    zone = zones.get(longest_suffix(domain.name, zones) or "")
+    if zone is not None and zone.ttl is not None:
+        return zone.ttl
+    return config.defaults.ttl
 
 
 def seconds(value: str) -> timedelta:
