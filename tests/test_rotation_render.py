@@ -217,3 +217,21 @@ def test_lint_is_silent_about_removed_keys(setup: Setup) -> None:
         app, ["lint", "-c", str(setup.config), "--root", str(setup.root)], env={"NO_COLOR": "1"}
     )
     assert "DKIM009" in result.stdout
+
+
+def test_key_age_is_a_lint_warning_but_not_a_plan_note(setup: Setup) -> None:
+    """DKIM012 needs a clock: `mailauth lint` has one, plan and apply do not (their result
+    depends on the files alone, so a reviewed plan stays the plan that is applied)."""
+    from typer.testing import CliRunner
+
+    from mailauth.compiler.cli import app
+
+    lock = {k: dataclasses.replace(e, created="2020-01-01") for k, e in setup.lock.items()}
+    lock = {k: e for k, e in lock.items() if k[1] != "202607"}
+    (setup.config.parent / "mailauth.lock").write_bytes(render_lock(lock))
+    result = CliRunner().invoke(
+        app, ["lint", "-c", str(setup.config), "--root", str(setup.root)], env={"NO_COLOR": "1"}
+    )
+    assert "DKIM012" in result.stdout and "older than rotation.every (180d)" in result.stdout
+    plan = driver.plan(driver.open_job(setup.config, setup.root, None))
+    assert not any("DKIM012" in note for note in plan.notes)
