@@ -142,6 +142,17 @@ def _key_files(loaded: LoadedConfig, root: Path) -> dict[str, KeyFile]:
     return files
 
 
+def _removed_key_files(loaded: LoadedConfig, lock: LockInput, root: Path) -> dict[str, KeyFile]:
+    """The private key files of keys removed by rotation: apply archives or deletes them."""
+    from mailauth.compiler.rotation.archive import removed_keys
+
+    if isinstance(lock.found, ConfigError):
+        return {}
+    return {
+        item.path: _read_key(root, item.path) for item in removed_keys(loaded.config, lock.entries)
+    }
+
+
 def read_inputs(config: Path | LoadedConfig, root: Path | None) -> Inputs:
     """Load ``config`` (unless already loaded) and read every file the run depends on.
 
@@ -157,5 +168,5 @@ def read_inputs(config: Path | LoadedConfig, root: Path | None) -> Inputs:
         root=where,
         lock=lock,
         spf_cache=load_cache(loaded),
-        key_files=_key_files(loaded, where),
+        key_files={**_removed_key_files(loaded, lock, where), **_key_files(loaded, where)},
     )

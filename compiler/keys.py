@@ -23,6 +23,7 @@ from mailauth.compiler.dkimkeys import new_keys, public_key_from_private
 from mailauth.compiler.fsio import UnsafePath, check_path
 from mailauth.compiler.lockfile import Lock, LockEntry, render_lock
 from mailauth.compiler.plan import PlanError
+from mailauth.compiler.rotation.archive import archive_removed
 from mailauth.compiler.rotation.keyphase import keep_rotation
 from mailauth.schema.errors import ConfigError, Problem
 from mailauth.schema.models import Config, DkimSelector
@@ -67,6 +68,8 @@ class KeyPhase:
     new_keys: list[str] = field(default_factory=list)
     # Every key file read, as read (None: absent): what the result depends on, on disk.
     read: dict[Path, bytes | None] = field(default_factory=dict)
+    # Private keys of keys removed by rotation, to delete once archived (rotation/archive.py).
+    deletes: list[tuple[str, bytes]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -338,6 +341,7 @@ def resolve_keys(
         raise ConfigError(problems)
     _make_keys(pending, phase, new_lock, today, progress, count)
     keep_rotation(lock, new_lock, phase.index)
+    archive_removed(inputs, phase, ownership.owner, ownership.group)
     if new_lock or lock_present:
         phase.artifacts.append(
             (

@@ -159,8 +159,25 @@ def test_full_rotation_of_slackbox(site: Site, clock: Clock, dns_of: list[TinyDn
     code, out, err = site.run("keys", "retire")
     assert code == 0, err
     assert "01._domainkey.slackbox.fr: removed" in out
+    plan = site.plan()
+    assert "delete /etc/opendkim/keys/slackbox.fr/01.private" in plan, plan
+    assert "its private key moves to /etc/opendkim/keys/archive/2027-01-08/slackbox.fr" in plan
+    original = (site.root / "etc/opendkim/keys/slackbox.fr/01.private").read_bytes()
     site.apply()
     assert "01._domainkey" not in site.zone_text()
+    keys = site.root / "etc/opendkim/keys"
+    assert not (keys / "slackbox.fr/01.private").exists()
+    archived = keys / "archive/2027-01-08/slackbox.fr/01.private"
+    assert archived.read_bytes() == original
+    assert archived.stat().st_mode & 0o777 == 0o600
+    for directory in (keys / "archive", keys / "archive/2027-01-08", archived.parent):
+        assert directory.stat().st_mode & 0o777 == 0o700, directory
+    backups = (
+        list((site.root / "var/backups").rglob("01.private"))
+        if (site.root / "var/backups").exists()
+        else []
+    )
+    assert not backups  # the archive is the copy; no second one among the backups
     lock_keys = json.loads((site.base / "mailauth.lock").read_text())["keys"]
     assert sorted((k["domain"], k["selector"]) for k in lock_keys) == [
         ("slackbox.fr", "202612"),
@@ -218,3 +235,26 @@ def test_commands_refuse_unknown_domains_and_a_missing_lock(site: Site, tmp_path
     (site.base / "mailauth.lock").unlink()
     code, _out, err = site.run("keys", "status")
     assert code == 1 and "mailauth.lock does not exist" in err
+
+
+def test_retire_purge_deletes_the_private_key(site: Site, clock: Clock) -> None:
+    site.run("keys", "rotate", "--domain", "unixbox.fr")
+    site.apply()
+    code, _out, err = site.run(
+        "keys", "promote", "--root", str(site.root), "--domain", "unixbox.fr", "--force"
+    )
+    assert code == 0, err
+    site.apply()
+    clock.pass_(days=7)
+    assert site.run("keys", "retire")[0] == 0
+    site.apply()
+    clock.pass_(days=30)
+    code, out, err = site.run("keys", "retire", "--purge")
+    assert code == 0 and "private key deleted" in out, out + err
+    plan = site.plan()
+    assert "removed with --purge: its private key is deleted" in plan
+    site.apply()
+    keys = site.root / "etc/opendkim/keys"
+    assert not (keys / "unixbox.fr/01.private").exists()
+    assert not list(keys.rglob("archive"))
+    assert not [p for p in site.root.rglob("01.private") if "unixbox" in str(p)]
