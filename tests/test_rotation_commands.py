@@ -258,3 +258,56 @@ def test_retire_purge_deletes_the_private_key(site: Site, clock: Clock) -> None:
     assert not (keys / "unixbox.fr/01.private").exists()
     assert not list(keys.rglob("archive"))
     assert not [p for p in site.root.rglob("01.private") if "unixbox" in str(p)]
+
+
+@pytest.fixture
+def dual(tmp_path: Path) -> Site:
+    """tests/golden/dkimpy-dual: dkimpy-milter signing RSA and Ed25519, example.net in
+    include mode (a fragment of a hand-kept zone)."""
+    case = REPO / "tests/golden/dkimpy-dual"
+    site = Site.__new__(Site)
+    site.base = tmp_path
+    site.config = tmp_path / "mailauth.yaml"
+    shutil.copy(case / "mailauth.yaml", site.config)
+    site.root = tmp_path / "root"
+    shutil.copytree(case / "before", site.root)
+    site.apply()
+    return site
+
+
+def test_dkimpy_dual_algorithms_rotate_together_or_apart(dual: Site, clock: Clock) -> None:
+    tables = dual.root / "etc/dkimpy-milter"
+    fragment = dual.root / "var/named/mailauth.example.net.inc"
+    code, out, err = dual.run("keys", "rotate", "--algorithm", "ed25519", "--domain", "example.net")
+    assert code == 0, err
+    assert "202612._domainkey.example.net: new ed25519 key published" in out
+    code, out, err = dual.run("keys", "rotate")  # the rest: every active key not waiting
+    assert code == 1 and "ed25519 key 202612 is already published and waiting" in err
+    code, out, err = dual.run("keys", "rotate", "--algorithm", "rsa")
+    assert code == 0, err
+    assert "202612-2._domainkey.example.net: new rsa key published" in out
+    assert "202612._domainkey.example.org: new rsa key published" in out
+    dual.apply()
+    text = fragment.read_text()
+    assert "202612._domainkey" in text and "202612-2._domainkey" in text  # include mode
+    assert "202612" not in (tables / "KeyTableEd25519").read_text()
+
+    clock.pass_(days=1)
+    code, out, err = dual.run(
+        "keys", "promote", "--root", str(dual.root), "--force", "--timeout", "0.2",
+        "--nameserver", "127.0.0.1:9",
+    )  # fmt: skip
+    assert code == 0, err
+    dual.apply()
+    rsa = (tables / "KeyTable").read_text()
+    ed = (tables / "KeyTableEd25519").read_text()
+    assert "example.net:202612-2:" in rsa and "example.net:01:" not in rsa
+    assert "example.org:202612:" in rsa and "example.org:01:" not in rsa
+    assert "example.net:202612:" in ed and "example.net:ed01:" not in ed
+    assert "example.org:ed01:" in ed  # not rotated: still signs
+
+    clock.pass_(days=7)
+    assert dual.run("keys", "retire")[0] == 0
+    dual.apply()
+    revoked = [line for line in fragment.read_text().splitlines() if line.endswith('p="')]
+    assert len(revoked) == 2 and any("k=ed25519" in line for line in revoked), revoked
