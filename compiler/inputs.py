@@ -84,11 +84,13 @@ class Inputs:
     spf_cache: SpfCache
     #: Every selector's private key file, by its path on the host (as mailauth.yaml says).
     key_files: Mapping[str, KeyFile] = field(default_factory=dict)
+    #: mailauth.yaml as validated, before the lock's rotation states were applied.
+    written: LoadedConfig | None = None
 
     def reread(self) -> Inputs:
         """The same config and root, with the other files read again (apply, under its
         lock, when a file changed since the plan was made)."""
-        return read_inputs(self.loaded, self.root)
+        return read_inputs(self.written or self.loaded, self.root)
 
 
 def _read_lock(loaded: LoadedConfig) -> LockInput:
@@ -162,8 +164,10 @@ def read_inputs(config: Path | LoadedConfig, root: Path | None) -> Inputs:
     loaded = load_config(config) if isinstance(config, Path) else config
     where = resolve_root(loaded, root)
     lock = _read_lock(loaded)
+    written = loaded
     loaded, lock = _with_rotation(loaded, lock)
     return Inputs(
+        written=written,
         loaded=loaded,
         root=where,
         lock=lock,

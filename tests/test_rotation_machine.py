@@ -318,3 +318,8 @@ def test_due_after_every(config: Config) -> None:
     assert machine.is_due(config, lock, dom, datetime(2026, 6, 30, tzinfo=UTC))
     waiting = changed(machine.rotate(config, lock, "example.org", [], NOW)).lock
     assert not machine.is_due(config, waiting, dom, NOW)
+
+
+def test_rotate_refused_before_the_first_key_exists(config: Config) -> None:
+    message = refused(machine.rotate(config, {}, "example.org", ["rsa"], NOW))
+    assert "key 01 does not exist yet: run `mailauth apply`" in message

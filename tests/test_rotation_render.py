@@ -235,3 +235,17 @@ def test_key_age_is_a_lint_warning_but_not_a_plan_note(setup: Setup) -> None:
     assert "DKIM012" in result.stdout and "older than rotation.every (180d)" in result.stdout
     plan = driver.plan(driver.open_job(setup.config, setup.root, None))
     assert not any("DKIM012" in note for note in plan.notes)
+
+
+def test_reread_starts_from_the_written_config(setup: Setup) -> None:
+    """apply reads the files again under its lock: the lock's states are applied to
+    mailauth.yaml as written, not to the config they were already applied to (a selector
+    made by rotation and since dropped from the lock must not stay)."""
+    setup.write(**{"01": "active", "202607": "published"})
+    first = driver.open_job(setup.config, setup.root, None).inputs
+    assert first.written is not None and first.written.config.domains[0].dkim is None
+    lock = {k: v for k, v in setup.lock.items() if k[1] != "202607"}
+    (setup.config.parent / "mailauth.lock").write_bytes(render_lock(lock))
+    again = first.reread()
+    selectors = [s.name for s in again.loaded.config.defaults.dkim.selectors]
+    assert again.loaded.config.domains[0].dkim is None and selectors == ["01"]

@@ -109,6 +109,11 @@ def rotate(
         current = [v for v in active if v.algorithm == algorithm]
         if not current:
             return Refusal(f"{domain_name}: no active {algorithm} key to rotate")
+        if current[0].pending:
+            return Refusal(
+                f"{domain_name}: the active {algorithm} key {current[0].selector} does not "
+                "exist yet: run `mailauth apply` on the mail host first"
+            )
         waiting = [v for v in views if v.state == "published" and v.algorithm == algorithm]
         if waiting:
             return Refusal(
