@@ -8,6 +8,7 @@ refusals and real passages, without waiting.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -152,7 +153,7 @@ def test_full_rotation_of_slackbox(site: Site, clock: Clock, dns_of: list[TinyDn
     assert code == 0, err
     assert "01._domainkey.slackbox.fr: revoked" in out
     site.apply()
-    assert '01._domainkey            IN TXT   "v=DKIM1; k=rsa; p="' in site.zone_text()
+    assert re.search(r'^01\._domainkey\s+IN\s+TXT\s+"v=DKIM1; k=rsa; p="$', site.zone_text(), re.M)
     code, out, err = site.run("keys", "retire")
     assert code == 1 and "published revoked until" in err
     clock.pass_(days=30)
