@@ -162,6 +162,7 @@ def test_full_rotation_of_slackbox(site: Site, clock: Clock, dns_of: list[TinyDn
     assert "01._domainkey.slackbox.fr: removed" in out
     plan = site.plan()
     assert "delete /etc/opendkim/keys/slackbox.fr/01.private" in plan, plan
+    assert "PRIVATE KEY" not in plan  # neither the archive copy nor the deletion shows it
     assert "its private key moves to /etc/opendkim/keys/archive/2027-01-08/slackbox.fr" in plan
     original = (site.root / "etc/opendkim/keys/slackbox.fr/01.private").read_bytes()
     site.apply()
