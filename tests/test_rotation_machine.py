@@ -323,3 +323,11 @@ def test_due_after_every(config: Config) -> None:
 def test_rotate_refused_before_the_first_key_exists(config: Config) -> None:
     message = refused(machine.rotate(config, {}, "example.org", ["rsa"], NOW))
     assert "key 01 does not exist yet: run `mailauth apply`" in message
+
+
+def test_due_says_apply_until_the_key_exists_then_promote_after_the_ttl(config: Config) -> None:
+    dom = config.domains[0]
+    lock = changed(machine.rotate(config, old_lock(), "example.org", ["rsa"], NOW)).lock
+    assert ("apply", stamp(NOW)) in machine.due(config, lock, dom, NOW)
+    lock = made(lock, "example.org", "202607")
+    assert ("promote", stamp(NOW + timedelta(seconds=3600))) in machine.due(config, lock, dom, NOW)

@@ -266,6 +266,8 @@ def due(config: Config, lock: Lock, domain: Domain, now: datetime) -> list[tuple
         if view.state == "active" and view.algorithm not in published:
             born = parse_stamp(view.created or stamp(now))
             out.append(("rotate", stamp(born + seconds(rule.every))))
+        elif view.state == "published" and view.pending:
+            out.append(("apply", view.since or stamp(now)))  # the mail host makes the key
         elif view.state == "published":
             since = parse_stamp(view.since or view.created or stamp(now))
             out.append(("promote", stamp(since + timedelta(seconds=record_ttl(config, domain)))))
