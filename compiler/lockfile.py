@@ -14,8 +14,10 @@ config still lists is not made again, and so that apply archives its private key
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from mailauth.compiler.fsio import read_checked
@@ -142,10 +144,14 @@ def _entry(path: Path, where: str, item: dict[str, object], public_key: object) 
         return value
 
     try:
-        bits = item["bits"]
+        bits = int(item["bits"])  # type: ignore[call-overload]
         purge = item.get("purge", False)
-        if not isinstance(bits, int) or isinstance(bits, bool) or not isinstance(purge, bool):
-            raise TypeError("bits")
+        if not isinstance(purge, bool):
+            raise TypeError("purge")
+        for name in ("since", "until"):
+            moment = text(name)
+            if moment is not None:
+                _stamp(path, where, name, moment)
         return LockEntry(
             domain=str(item["domain"]),
             selector=str(item["selector"]),
@@ -161,6 +167,24 @@ def _entry(path: Path, where: str, item: dict[str, object], public_key: object) 
         )
     except (TypeError, ValueError):
         raise _bad(path, f"{where}: a field has the wrong type") from None
+
+
+_STAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
+
+
+def _stamp(path: Path, where: str, name: str, value: str) -> None:
+    """``since``/``until``: a UTC time as rotation writes it, or the lock is refused."""
+    try:
+        ok = bool(_STAMP.fullmatch(value)) and bool(datetime.fromisoformat(value[:-1]))
+    except ValueError:
+        ok = False
+    if not ok:
+        shown = "removed" if where.startswith("removed") and name == "since" else name
+        raise _bad(
+            path,
+            f"{where}: {shown} must be a UTC time like 2026-12-01T09:00:00Z; restore the "
+            "lock from version control",
+        )
 
 
 def _add(path: Path, entries: Lock, entry: LockEntry, where: str) -> None:

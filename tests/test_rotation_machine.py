@@ -331,3 +331,26 @@ def test_due_says_apply_until_the_key_exists_then_promote_after_the_ttl(config: 
     assert ("apply", stamp(NOW)) in machine.due(config, lock, dom, NOW)
     lock = made(lock, "example.org", "202607")
     assert ("promote", stamp(NOW + timedelta(seconds=3600))) in machine.due(config, lock, dom, NOW)
+
+
+@pytest.mark.parametrize("bad", ['"yesterday"', '"2026-13-01T00:00:00Z"', "5"])
+def test_lock_with_a_bad_time_is_refused_with_its_place(bad: str) -> None:
+    from mailauth.schema.errors import ConfigError
+
+    text = render_lock(
+        {("example.org", "01"): entry("example.org", "01", state="active", since=stamp(NOW))}
+    ).decode()
+    text = text.replace(f'"{stamp(NOW)}"', bad)
+    with pytest.raises(ConfigError) as caught:
+        _parse(Path("mailauth.lock"), text.encode())
+    assert "keys[0]" in str(caught.value)
+
+
+def test_a_hand_edited_created_date_does_not_break_status(config: Config) -> None:
+    lock = old_lock()
+    lock[("example.org", "01")] = entry("example.org", "01", created="last spring")
+    views = keys_of(config, lock, config.domains[0])
+    assert views[0].created is None and machine.age_days(views[0], NOW) is None
+    # an unknown age counts from now: due only after `every` (never a crash)
+    due = machine.due(config, lock, config.domains[0], NOW)
+    assert ("rotate", stamp(NOW + timedelta(days=180))) in due

@@ -116,9 +116,18 @@ def keys_of(config: Config, lock: Lock, domain: Domain) -> list[KeyView]:
     return views
 
 
+def _date(text: str) -> str | None:
+    """``created`` when it is a date (mailauth writes one; a hand edit may not)."""
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return None
+    return text
+
+
 def _view(entry: LockEntry, state: str, *, in_config: bool) -> KeyView:
     return KeyView(
-        entry.domain, entry.selector, entry.algorithm, entry.bits, state, entry.created,
+        entry.domain, entry.selector, entry.algorithm, entry.bits, state, _date(entry.created),
         entry.since, entry.until, entry.fingerprint == PENDING, in_config,
         entry.state is not None,
     )  # fmt: skip
