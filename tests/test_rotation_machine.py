@@ -3,16 +3,19 @@ every refusal, as pure functions of a config, a lock and the time."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mailauth.compiler.lockfile import REMOVED, Lock, LockEntry, _parse, render_lock
 from mailauth.compiler.rotation import machine
 from mailauth.compiler.rotation.effective import effective_config
 from mailauth.compiler.rotation.machine import Changed, Live, Refusal
-from mailauth.compiler.rotation.states import PENDING, keys_of, stamp
+from mailauth.compiler.rotation.states import PENDING, keys_of, parse_stamp, stamp
 from mailauth.schema.models import Config
 from mailauth.schema.validate import load_config
 
@@ -354,3 +357,61 @@ def test_a_hand_edited_created_date_does_not_break_status(config: Config) -> Non
     # an unknown age counts from now: due only after `every` (never a crash)
     due = machine.due(config, lock, config.domains[0], NOW)
     assert ("rotate", stamp(NOW + timedelta(days=180))) in due
+
+
+# -- the lock's rotation fields, as a parser --------------------------------------------------
+
+
+_moments = st.datetimes(
+    min_value=datetime(2000, 1, 1), max_value=datetime(2099, 12, 31), timezones=st.just(UTC)
+).map(stamp)
+_entries = st.builds(
+    lambda domain, selector, state, since, until, purge, text: LockEntry(
+        domain,
+        selector,
+        "rsa",
+        2048,
+        "2026-01-01",
+        f"sha256:{text}",
+        "" if state == REMOVED else text,
+        state,
+        since if state else None,
+        until if state in ("retiring", "revoked") else None,
+        purge and state == REMOVED,
+    ),
+    st.sampled_from(["example.org", "example.net"]),
+    st.from_regex(r"[a-z][a-z0-9]{0,8}", fullmatch=True),
+    st.sampled_from([None, "published", "active", "retiring", "revoked", REMOVED]),
+    _moments,
+    _moments,
+    st.booleans(),
+    st.text(min_size=1, max_size=20),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_entries, max_size=6))
+def test_lock_round_trips_any_states(entries: list[LockEntry]) -> None:
+    lock = {e.key: e for e in entries}
+    assert _parse(Path("mailauth.lock"), render_lock(lock)) == lock
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=30))
+def test_lock_refuses_any_odd_time_with_a_message(value: str) -> None:
+    from mailauth.schema.errors import ConfigError
+
+    text = render_lock(
+        {("example.org", "01"): entry("example.org", "01", state="active", since=stamp(NOW))}
+    ).decode()
+    doc = text.replace(json_quote(stamp(NOW)), json_quote(value))
+    try:
+        parsed = _parse(Path("mailauth.lock"), doc.encode())
+    except ConfigError as exc:
+        assert "since must be a UTC time" in str(exc) or "wrong type" in str(exc)
+    else:
+        assert parsed[("example.org", "01")].since == value == stamp(parse_stamp(value))
+
+
+def json_quote(value: str) -> str:
+    return json.dumps(value)
