@@ -201,7 +201,7 @@ def test_promote_refused_before_the_ttl(config: Config) -> None:
             live={"202607": OK},
         )
     )
-    assert "record's TTL is 3600s" in message
+    assert "may hold an answer from before for 3600s" in message
     assert "promote after 2026-07-01T13:00:00Z" in message
 
 

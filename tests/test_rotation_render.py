@@ -249,3 +249,22 @@ def test_reread_starts_from_the_written_config(setup: Setup) -> None:
     again = first.reread()
     selectors = [s.name for s in again.loaded.config.defaults.dkim.selectors]
     assert again.loaded.config.domains[0].dkim is None and selectors == ["01"]
+
+
+def test_promote_waits_for_the_longer_of_the_ttl_and_negative_caching(setup: Setup) -> None:
+    from mailauth.compiler.rotation.live import record_ttl
+    from mailauth.compiler.verify import expected_state
+
+    setup.write(**{"01": "active", "202607": "published"})
+    model, _ = expected_state(driver.open_job(setup.config, setup.root, None))
+    # zone TTL 3600, SOA minimum 10800: negative caching min(10800, 3600) = the TTL
+    assert record_ttl(model, "202607._domainkey.example.org") == 3600
+    # a record TTL of 60s: a "no such record" asked before may still live 3600s
+    text = setup.config.read_text().replace(
+        "domains:\n  - name: example.org\n", "domains:\n  - name: example.org\n    ttl: 60\n"
+    )
+    setup.config.write_text(text)
+    model, _ = expected_state(driver.open_job(setup.config, setup.root, None))
+    record = model.zone("example.org").find("202607._domainkey", "TXT")
+    assert [r.ttl for r in record] == [60]
+    assert record_ttl(model, "202607._domainkey.example.org") == 3600

@@ -40,12 +40,16 @@ def zone_of(model: MailModel, record_name: str) -> ZoneModel | None:
 
 
 def record_ttl(model: MailModel, record_name: str) -> int:
-    """The TTL the DKIM record of ``record_name`` is published with (0 if not found)."""
+    """How long a resolver may keep an answer about ``record_name`` from before it was
+    published: the record's TTL, or, if longer, the zone's negative-caching time (RFC 2308:
+    the smaller of the SOA's minimum and its TTL), for a "no such record" asked earlier."""
     zone = zone_of(model, record_name)
     if zone is None:
         return 0
     relative = "@" if record_name == zone.name else record_name[: -(len(zone.name) + 1)]
-    return max((r.ttl for r in zone.find(relative, "TXT")), default=0)
+    ttl = max((r.ttl for r in zone.find(relative, "TXT")), default=0)
+    negative = min(zone.soa.minimum, zone.ttl) if zone.soa is not None else 0
+    return max(ttl, negative)
 
 
 def authoritative_servers(zone: ZoneModel, ns_names: Sequence[str]) -> list[Server]:

@@ -156,8 +156,8 @@ def promote(
     """Sign with the published key(s); the keys they replace start retiring.
 
     Refused while the key is not made yet, while its published state is younger than
-    ``ttl[selector]`` seconds, or while ``live[selector]`` has a problem; ``force``
-    overrides the last two, with a warning.
+    ``ttl[selector]`` seconds (what a resolver may cache: live.record_ttl), or while
+    ``live[selector]`` has a problem; ``force`` overrides the last two, with a warning.
     """
     domain = _domain(config, domain_name)
     if isinstance(domain, Refusal):
@@ -181,9 +181,10 @@ def promote(
         wait = timedelta(seconds=ttl.get(view.selector, 0))
         if now < since + wait:
             problems.append(
-                f"{name} is published since {stamp(since)} and its record's TTL is "
-                f"{int(wait.total_seconds())}s: resolvers may still hold the answer from "
-                f"before; promote after {stamp(since + wait)}"
+                f"{name} is published since {stamp(since)}, and resolvers may hold an "
+                f"answer from before for {int(wait.total_seconds())}s (the record's TTL, or "
+                f"the zone's negative-caching time if longer); promote after "
+                f"{stamp(since + wait)}"
             )
         check = live.get(view.selector, Live("DNS was not asked"))
         if check.problem is not None:
