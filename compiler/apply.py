@@ -48,8 +48,9 @@ def _write(root: Path, change: FileChange, backups: str, stamp: str) -> None:
     if change.create_only:
         _create_once(root, target, change)
         return
-    if change.old is not None and change.rooted:
-        # Backups may hold secrets (a replaced config with a password): owner-only.
+    if change.old is not None and change.rooted and not (change.secret and change.op == "delete"):
+        # Backups may hold secrets (a replaced config with a password): owner-only. A
+        # private key deleted (rotation) is not copied: it was archived, or purged on purpose.
         saved = backup_path(root, backups, stamp, change.path)
         write_atomic(saved, change.old, 0o600, dir_mode=0o700, sweep=False)  # a new directory
     if change.op == "delete":
@@ -199,7 +200,12 @@ def _write_group(root: Path, group: list[FileChange], backups: str, stamp: str) 
     saved = Batch()
     try:
         for change in group:
-            if change.old is not None and change.rooted and not change.create_only:
+            if (
+                change.old is not None
+                and change.rooted
+                and not change.create_only
+                and not (change.secret and change.op == "delete")  # see _write
+            ):
                 path = backup_path(root, backups, stamp, change.path)
                 saved.stage(path, change.old, 0o600, dir_mode=0o700)
         saved.commit(link_into_place)

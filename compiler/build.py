@@ -38,6 +38,8 @@ class KnownKey:
     algorithm: str
     bits: int
     public_key: str
+    #: Revoked by key rotation: published with an empty p= (compiler/rotation/).
+    revoked: bool = False
 
 
 KeyIndex = Mapping[tuple[str, str], KnownKey]
@@ -303,6 +305,7 @@ def _domain(
             key_file=key_path(config, domain.name, sel),
             testing=sel.testing,
             sign=sel.sign,
+            revoked=known is not None and known.revoked,
         )
         resolved.append(key)
         if key.public_key is None:
@@ -314,7 +317,7 @@ def _domain(
         zb.add(
             key.record_name,
             "TXT",
-            dkim_text(key.algorithm, key.public_key, testing=key.testing),
+            dkim_text(key.algorithm, "" if key.revoked else key.public_key, testing=key.testing),
             ttl,
             "dkim",
         )

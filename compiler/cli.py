@@ -25,6 +25,7 @@ import typer
 from mailauth.compiler.clihelp import CONTEXT, HelpGroup
 from mailauth.compiler.lint.command import ConfigOpt, RootOpt, StrictOpt
 from mailauth.compiler.lint.command import register as register_lint
+from mailauth.compiler.rotation.cli import register as register_rotation
 from mailauth.compiler.wording import count
 from mailauth.schema.errors import MailauthError, TargetBug
 
@@ -373,9 +374,10 @@ keys_app = typer.Typer(
     cls=HelpGroup,
     no_args_is_help=True,
     rich_markup_mode=None,
-    help="DKIM keys: create the missing ones.",
+    help="DKIM keys: create the missing ones, rotate them (docs/key-rotation.md).",
 )
 app.add_typer(keys_app, name="keys")
+register_rotation(keys_app)  # mailauth keys rotate|promote|retire|status
 
 
 @keys_app.command("generate")

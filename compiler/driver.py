@@ -31,6 +31,7 @@ from mailauth.compiler.lint.gate import policy_gate
 from mailauth.compiler.model import MailModel
 from mailauth.compiler.plan import (
     APPLIED_NAME,
+    FileChange,
     Plan,
     PlanError,
     check_claims,
@@ -193,6 +194,8 @@ def _plan(
         raise
     if beside is not None:
         checks = beside.result()
+    # Removed keys' private files, archived by then (rotation/archive.py): deleted.
+    result.changes += [FileChange(p, "delete", old, None, secret=True) for p, old in keys.deletes]
     result.notes = [*keys.notes, *checks, *(n for n in result.notes if not only_keys)]
     result.inputs = dict(keys.read)
     return result

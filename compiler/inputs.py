@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mailauth.compiler.build import key_path
@@ -87,11 +87,13 @@ class Inputs:
     spf_cache: SpfCache
     #: Every selector's private key file, by its path on the host (as mailauth.yaml says).
     key_files: Mapping[str, KeyFile] = field(default_factory=dict)
+    #: mailauth.yaml as validated, before the lock's rotation states were applied.
+    written: LoadedConfig | None = None
 
     def reread(self) -> Inputs:
         """The same config and root, with the other files read again (apply, under its
         lock, when a file changed since the plan was made)."""
-        return read_inputs(self.loaded, self.root)
+        return read_inputs(self.written or self.loaded, self.root)
 
 
 def _read_lock(loaded: LoadedConfig) -> LockInput:
@@ -105,6 +107,20 @@ def _read_lock(loaded: LoadedConfig) -> LockInput:
     if data is None:
         return LockInput((path, entries, False))
     return LockInput((path, entries, True), hashlib.sha256(data).hexdigest())
+
+
+def _with_rotation(loaded: LoadedConfig, lock: LockInput) -> tuple[LoadedConfig, LockInput]:
+    """The config with the lock's key rotation states applied (compiler/rotation/): the
+    selectors made by `keys rotate`, who signs, what is removed. Unchanged without states."""
+    from mailauth.compiler.rotation.effective import effective_config
+
+    if isinstance(lock.found, ConfigError):
+        return loaded, lock
+    try:
+        config = effective_config(loaded.config, lock.entries, str(lock.path))
+    except ConfigError as exc:
+        return loaded, LockInput(exc)
+    return (loaded if config is loaded.config else replace(loaded, config=config)), lock
 
 
 def _read_key(root: Path, path: str) -> KeyFile:
@@ -133,6 +149,17 @@ def _key_files(loaded: LoadedConfig, root: Path) -> dict[str, KeyFile]:
     return files
 
 
+def _removed_key_files(loaded: LoadedConfig, lock: LockInput, root: Path) -> dict[str, KeyFile]:
+    """The private key files of keys removed by rotation: apply archives or deletes them."""
+    from mailauth.compiler.rotation.archive import removed_keys
+
+    if isinstance(lock.found, ConfigError):
+        return {}
+    return {
+        item.path: _read_key(root, item.path) for item in removed_keys(loaded.config, lock.entries)
+    }
+
+
 def read_inputs(config: Path | LoadedConfig, root: Path | None) -> Inputs:
     """Load ``config`` (unless already loaded) and read every file the run depends on.
 
@@ -141,10 +168,14 @@ def read_inputs(config: Path | LoadedConfig, root: Path | None) -> Inputs:
     """
     loaded = load_config(config) if isinstance(config, Path) else config
     where = resolve_root(loaded, root)
+    lock = _read_lock(loaded)
+    written = loaded
+    loaded, lock = _with_rotation(loaded, lock)
     return Inputs(
+        written=written,
         loaded=loaded,
         root=where,
-        lock=_read_lock(loaded),
+        lock=lock,
         spf_cache=load_cache(loaded),
-        key_files=_key_files(loaded, where),
+        key_files={**_removed_key_files(loaded, lock, where), **_key_files(loaded, where)},
     )

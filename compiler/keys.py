@@ -24,6 +24,8 @@ from mailauth.compiler.fsio import UnsafePath, check_path
 from mailauth.compiler.keysafety import unsafe_key
 from mailauth.compiler.lockfile import Lock, LockEntry, render_lock
 from mailauth.compiler.plan import PlanError
+from mailauth.compiler.rotation.archive import archive_removed
+from mailauth.compiler.rotation.keyphase import keep_rotation
 from mailauth.schema.errors import ConfigError, Problem
 from mailauth.schema.models import Config, DkimSelector
 from mailauth.schema.validate import LoadedConfig, dotted
@@ -67,6 +69,8 @@ class KeyPhase:
     new_keys: list[str] = field(default_factory=list)
     # Every key file read, as read (None: absent): what the result depends on, on disk.
     read: dict[Path, bytes | None] = field(default_factory=dict)
+    # Private keys of keys removed by rotation, to delete once archived (rotation/archive.py).
+    deletes: list[tuple[str, bytes]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -243,6 +247,8 @@ def resolve_keys(
                     _check_inline(key_file, path, sel.algorithm, sel.public_key, name, phase)
                 continue
             entry = lock.get(ident)
+            if entry is not None and entry.fingerprint == PENDING_KEY:
+                entry = None  # published by `keys rotate`, made here (compiler/rotation/)
             key_file = inputs.key_files[path]
             try:
                 disk = key_file.content()
@@ -357,6 +363,8 @@ def resolve_keys(
     if problems:
         raise ConfigError(problems)
     _make_keys(pending, phase, new_lock, today, progress, count)
+    keep_rotation(lock, new_lock, phase.index)
+    archive_removed(inputs, phase, ownership.owner, ownership.group)
     if new_lock or lock_present:
         phase.artifacts.append(
             (

@@ -85,6 +85,8 @@ class DkimKey:
     key_file: str | None = None
     testing: bool = False
     sign: bool = True
+    #: Published with an empty p= (RFC 6376 3.6.1: the key is revoked); never signs.
+    revoked: bool = False
 
     @property
     def record_name(self) -> str:

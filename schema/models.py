@@ -491,6 +491,63 @@ class Zone(StrictModel):
         return self
 
 
+_DURATION = re.compile(r"([0-9]{1,6})([smhdw])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def duration_seconds(value: str) -> int:
+    """``180d``, ``12h``, ``2w``... as seconds (s, m, h, d, w)."""
+    match = _DURATION.fullmatch(value.strip())
+    if match is None:
+        raise ValueError(f"{value!r} is not a duration; write a number and a unit: 180d, 12h, 2w")
+    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def _duration(value: str) -> str:
+    duration_seconds(value)
+    return value.strip()
+
+
+Duration = Annotated[str, AfterValidator(_duration)]
+
+
+def _selector_scheme(value: str) -> str:
+    """A selector naming scheme: text with {yyyy}, {mm}, {dd}; it must make a selector."""
+    try:
+        sample = value.format(yyyy="2026", mm="01", dd="01")
+    except (KeyError, IndexError, ValueError):
+        raise ValueError(
+            f"{value!r}: a selector scheme may use only {{yyyy}}, {{mm}} and {{dd}}"
+        ) from None
+    names.selector_name(sample)
+    return value
+
+
+class Rotation(StrictModel):
+    """How often DKIM keys are rotated, and how long old keys stay (docs/key-rotation.md)."""
+
+    every: Duration = Field(
+        default="180d",
+        description="a key older than this is due for rotation (`keys rotate --due`, lint "
+        "DKIM012); a number and a unit: s, m, h, d, w",
+    )
+    overlap: Duration = Field(
+        default="7d",
+        description="how long a replaced key stays published after promote, while mail "
+        "signed with it may still be in transit",
+    )
+    revoke_for: Duration = Field(
+        default="30d",
+        description="how long a retired key is published revoked (empty p=) before its "
+        "record and lock entry are removed",
+    )
+    selector: Annotated[str, AfterValidator(_selector_scheme)] = Field(
+        default="{yyyy}{mm}",
+        description="the name of a new selector made by `keys rotate`: {yyyy}, {mm}, {dd} "
+        "are the date; a name already taken gets -2, -3...",
+    )
+
+
 class Defaults(StrictModel):
     """Values every domain starts from; a domain overrides them field by field."""
 
@@ -510,6 +567,10 @@ class Defaults(StrictModel):
     dkim: Dkim = Field(
         default_factory=Dkim,
         description="the DKIM selectors of every domain that has no `dkim` of its own",
+    )
+    rotation: Rotation = Field(
+        default_factory=Rotation,
+        description="DKIM key rotation policy (docs/key-rotation.md)",
     )
 
 
@@ -550,6 +611,9 @@ class Domain(StrictModel):
     )
     ttl: Ttl | None = Field(
         default=None, description="seconds: the TTL of its records; null: the zone's TTL"
+    )
+    rotation: Rotation | None = Field(
+        default=None, description="this domain's DKIM key rotation policy; default the defaults'"
     )
     silence: list[Silence] = Field(
         default_factory=list,

@@ -23,6 +23,7 @@ def check(ctx: Context) -> None:
         _record(ctx, site)
     _per_domain(ctx)
     _lock(ctx)
+    _age(ctx)
 
 
 def _selector_path(site: DkimSite, field: str | None = None) -> PathKey:
@@ -208,8 +209,8 @@ def _lock(ctx: Context) -> None:
         used |= {(domain.name, s.name) for s in dkim.selectors}
     configured = {d.name for d in config.domains}
     for (domain, selector), entry in sorted(ctx.lock.items()):
-        if (domain, selector) in used:
-            continue
+        if (domain, selector) in used or entry.removed:
+            continue  # a removed key (compiler/rotation/) only stops its selector coming back
         ctx.report(
             "DKIM009",
             (),
@@ -218,3 +219,33 @@ def _lock(ctx: Context) -> None:
             domain=domain if domain in configured else None,
             where=str(lock_path(ctx.loaded)),
         )
+
+
+def _age(ctx: Context) -> None:
+    """DKIM012: an active key older than ``rotation.every`` (only with a clock: lint)."""
+    from mailauth.compiler.rotation.states import keys_of, parse_stamp, policy, seconds
+
+    now = ctx.now
+    if now is None:
+        return
+    config = ctx.config
+    for index, domain in enumerate(config.domains):
+        rule = policy(config, domain)
+        views = keys_of(config, ctx.lock, domain)
+        waiting = {v.algorithm for v in views if v.state == "published"}
+        base: PathKey = (
+            ("domains", index, "dkim") if domain.dkim is not None else ("defaults", "dkim")
+        )
+        for si, view in enumerate(views):
+            if view.state != "active" or view.created is None or view.algorithm in waiting:
+                continue
+            age = now - parse_stamp(view.created)
+            if age < seconds(rule.every):
+                continue
+            ctx.report(
+                "DKIM012",
+                (*base, "selectors", si),
+                f"{view.selector}._domainkey.{domain.name}: the key is {age.days} days old, "
+                f"older than rotation.every ({rule.every})",
+                domain=domain.name,
+            )

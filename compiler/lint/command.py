@@ -232,7 +232,8 @@ def lint_file(
     try:
         cache = inputs.spf_cache.answers()
         lock = inputs.lock.entries
-        return lint(inputs.loaded, model, keys, lock=lock, cache=cache, live=live), []
+        now = datetime.now(UTC)
+        return lint(inputs.loaded, model, keys, lock=lock, cache=cache, live=live, now=now), []
     except ConfigError as exc:  # an unreadable lock or SPF cache file
         return Report(), exc.problems
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from mailauth.compiler.build import KnownKey
@@ -126,6 +127,9 @@ class Context:
     inventory: Inventory
     view: DnsView
     live: LiveView | None = None
+    #: The time of a `mailauth lint` run, for the rules about key age (DKIM012); None in
+    #: plan and apply, whose result depends on the files alone.
+    now: datetime | None = None
     findings: list[Finding] = field(default_factory=list)
     budgets: list[Budget] = field(default_factory=list)
     # The findings reported so far, for dropping repeats without a scan of the list.
@@ -196,6 +200,7 @@ def lint(
     lock: Lock,
     cache: Answers,
     live: LiveView | None = None,
+    now: datetime | None = None,
 ) -> Report:
     """Every rule on ``model`` (built from ``loaded``, with the ``lock`` and SPF ``cache``
     read by compiler/inputs.py); ``live`` adds real DNS (--resolve)."""
@@ -219,6 +224,7 @@ def lint(
         inventory=inventory,
         view=ChainView(sources),
         live=live,
+        now=now,
     )
     for module in (check_spf, check_dkim, check_dmarc, check_xref, check_limits):
         module.check(ctx)

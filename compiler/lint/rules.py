@@ -278,6 +278,15 @@ _RULES = (
         "fetch it, so signatures fail verification. mailauth refuses TXT values over "
         "4,000 octets outright.",
     ),
+    Rule(
+        "DKIM012", "warning", "DKIM key older than the rotation period",
+        "M3AAWG DKIM Key Rotation Best Common Practices",
+        "Run `mailauth keys rotate` (or `keys rotate --due`), then promote and retire the "
+        "old key (docs/key-rotation.md).",
+        "A key used for years has had years to leak or be factored; rotating regularly "
+        "(M3AAWG asks for at least every six months) limits what one key can sign. Only "
+        "`mailauth lint` checks this: plan and apply depend on the files alone.",
+    ),
     # --- DMARC (RFC 9989, compatible with RFC 7489) -------------------------------------
     Rule(
         "DMARC001", "error", "Invalid DMARC record or tag value",
