@@ -106,6 +106,8 @@ SECTIONS: dict[RecordPurpose, str] = {
     "dkim": "DKIM keys (RFC 6376)",
     "dmarc": "DMARC (RFC 9989)",
     "extra": "other records",
+    "tlsrpt": "TLS reporting (RFC 8460)",
+    "bimi": "BIMI (brand logo)",
 }
 
 
