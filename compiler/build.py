@@ -23,8 +23,8 @@ from mailauth.compiler.model import (
 )
 from mailauth.compiler.records import dkim_text, dmarc_text, spf_text
 from mailauth.compiler.spf.cache import NO_CACHE, SpfCache
-from mailauth.compiler.trust_records import add_records as add_trust_records
 from mailauth.compiler.spf.flatten import published_spf
+from mailauth.compiler.trust_records import add_records as add_trust_records
 from mailauth.schema.errors import ConfigError, Problem
 from mailauth.schema.models import Config, Dkim, DkimSelector, Dmarc, Domain, Spf, Zone
 from mailauth.schema.names import longest_suffix

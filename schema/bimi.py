@@ -9,12 +9,13 @@ profile (compiler/lint/check_bimi.py); it is never published.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from mailauth.schema import names, strings
+from mailauth.schema import strings
 from mailauth.schema.uris import https_url
 
 
@@ -26,8 +27,19 @@ def logo_url(value: str) -> str:
     return url
 
 
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_SELECTOR = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
+
+
 def _selector(value: str) -> str:
-    return names.selector_name(value)
+    """A BIMI selector: DNS labels of letters, digits and hyphens (the draft's selector)."""
+    text = value.lower()
+    if not _SELECTOR.fullmatch(text) or len(text) > 63:
+        raise ValueError(
+            f"{value!r} is not a valid BIMI selector: use letters, digits and hyphens, "
+            "labels split by dots (not at a label's start or end)"
+        )
+    return text
 
 
 class Bimi(BaseModel):
