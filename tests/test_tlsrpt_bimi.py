@@ -241,3 +241,33 @@ def test_json_and_markdown_plans_show_both_families(tmp_path: Path) -> None:
     ).stdout
     assert "_smtp._tls.example.org" in markdown and "default._bimi.example.org" in markdown
     assert "v=TLSRPTv1; rua=mailto:tlsrpt@example.org" in markdown
+
+
+# -- octodns: the source and the zone files carry the same records ----------------------------
+
+
+def test_octodns_source_and_zone_files_agree(tmp_path: Path) -> None:
+    require_module("octodns")
+    from octodns.provider.yaml import YamlProvider
+    from octodns.zone import Zone
+
+    from mailauth.compiler.octodns_source import MailauthSource
+
+    config = tmp_path / "mailauth.yaml"
+    config.write_text(GOLDEN.read_text())
+    files = GOLDEN.parent / "expected" / "etc" / "octodns" / "mailauth"
+    source = MailauthSource("mailauth", str(config), root=str(tmp_path / "out"))
+    yaml_files = YamlProvider("files", str(files), escaped_semicolons=True)
+    for zone_name, owners in (
+        ("example.org", {"_smtp._tls", "_smtp._tls.shop", "default._bimi"}),
+        ("example.net", {"_smtp._tls", "brand2._bimi"}),
+    ):
+        from_source = Zone(f"{zone_name}.", [])
+        source.populate(from_source)
+        from_files = Zone(f"{zone_name}.", [])
+        yaml_files.populate(from_files)
+        assert from_source.changes(from_files, yaml_files) == []
+        txt = {r.name: r.values for r in from_source.records if r._type == "TXT"}
+        assert owners <= set(txt), sorted(txt)
+        assert all(v.startswith("v=TLSRPTv1\\; rua=") for v in txt["_smtp._tls"])
+    assert not (tmp_path / "out").exists()
