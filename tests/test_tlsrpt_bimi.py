@@ -271,3 +271,25 @@ def test_octodns_source_and_zone_files_agree(tmp_path: Path) -> None:
         assert owners <= set(txt), sorted(txt)
         assert all(v.startswith("v=TLSRPTv1\\; rua=") for v in txt["_smtp._tls"])
     assert not (tmp_path / "out").exists()
+
+
+def test_plan_refuses_a_handkept_zone_that_already_has_a_tlsrpt_record(tmp_path: Path) -> None:
+    """Include mode: a second TLS-RPT record would make senders send no report at all."""
+    zone = tmp_path / "root" / "var" / "named" / "db.example.net"
+    zone.parent.mkdir(parents=True)
+    zone.write_text(
+        "$ORIGIN example.net.\n$TTL 3600\n"
+        "@ IN SOA ns1.example.net. hostmaster.example.net. 2026011801 7200 900 1209600 300\n"
+        "@ IN NS ns1.example.net.\n"
+        '_smtp._tls IN TXT "v=TLSRPTv1; rua=mailto:old@example.net"\n'
+        "$INCLUDE /var/named/mailauth.example.net.inc\n"
+    )
+    config = tmp_path / "mailauth.yaml"
+    config.write_text(
+        GOLDEN.read_text().replace(
+            "    mode: include\n",
+            "    mode: include\n    zone_file: /var/named/db.example.net\n",
+        )
+    )
+    done = run_mailauth("plan", "-c", config, "--root", tmp_path / "root", expect=1)
+    assert "db.example.net:5" in done.stderr and "a TLS-RPT record" in done.stderr, done.stderr
