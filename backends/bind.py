@@ -106,6 +106,8 @@ SECTIONS: dict[RecordPurpose, str] = {
     "dkim": "DKIM keys (RFC 6376)",
     "dmarc": "DMARC (RFC 9989)",
     "extra": "other records",
+    "tlsrpt": "TLS reporting (RFC 8460)",
+    "bimi": "BIMI (brand logo)",
 }
 
 
@@ -208,6 +210,7 @@ def zone_serial_edit(template: str, path: str = "") -> Edit:
 def generated_records(zone: ZoneModel) -> list[GeneratedRecord]:
     """What the fragment defines, as handkept_zone compares it with the admin's zone."""
     kinds: dict[str, Kind] = {"spf": "spf", "dmarc": "dmarc", "dkim": "dkim", "mx": "mx"}
+    kinds |= {"tlsrpt": "tlsrpt", "bimi": "bimi"}
     out: list[GeneratedRecord] = []
     for record in zone.records:
         kind = kinds.get(record.purpose, "other")

@@ -34,7 +34,8 @@ first calls::
     notes += [f.format() for f in result.warnings]
 
 ``generated_for`` maps the model's records: purpose "spf" -> kind "spf", "dmarc" -> "dmarc"
-(``_report._dmarc`` names -> "report"), "dkim" -> "dkim", "mx" -> "mx", the rest "other".
+(``_report._dmarc`` names -> "report"), "dkim" -> "dkim", "mx" -> "mx", "tlsrpt" and "bimi"
+alike, the rest "other".
 lint can call the same function on ``--root`` files. The module is pure: text in, results out.
 """
 
@@ -67,7 +68,7 @@ __all__ = [
     "read_zone",
 ]
 
-Kind = Literal["spf", "dmarc", "dkim", "report", "mx", "other"]
+Kind = Literal["spf", "dmarc", "dkim", "report", "mx", "other", "tlsrpt", "bimi"]
 Severity = Literal["error", "warning"]
 
 _KIND_TEXT: dict[str, str] = {
@@ -77,7 +78,12 @@ _KIND_TEXT: dict[str, str] = {
     "report": "a DMARC report authorisation",
     "mx": "MX records",
     "other": "a record",
+    "tlsrpt": "a TLS-RPT record",
+    "bimi": "a BIMI record",
 }
+# A TXT at _smtp._tls or _bimi that does not start so is discarded by senders and receivers
+# (RFC 8460 section 3; the BIMI draft): only one that does makes a second record.
+_TXT_VERSION: dict[str, str] = {"tlsrpt": "v=tlsrptv1", "bimi": "v=bimi1"}
 
 
 @dataclass(frozen=True)
@@ -306,6 +312,8 @@ def _conflict(ours: GeneratedRecord, theirs: HandRecord) -> bool:
         return False
     if ours.kind == "spf":
         return theirs.type == "TXT" and _is_spf(theirs)
+    if ours.kind in _TXT_VERSION:
+        return _txt(theirs).strip().lower().startswith(_TXT_VERSION[ours.kind])
     return ours.kind in ("dmarc", "dkim", "report", "mx")
 
 

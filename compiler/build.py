@@ -24,6 +24,7 @@ from mailauth.compiler.model import (
 from mailauth.compiler.records import dkim_text, dmarc_text, spf_text
 from mailauth.compiler.spf.cache import NO_CACHE, SpfCache
 from mailauth.compiler.spf.flatten import published_spf
+from mailauth.compiler.trust_records import add_records as add_trust_records
 from mailauth.schema.errors import ConfigError, Problem
 from mailauth.schema.models import Config, Dkim, DkimSelector, Dmarc, Domain, Spf, Zone
 from mailauth.schema.names import longest_suffix
@@ -267,6 +268,7 @@ def _domain(
     for owner, text in chain:
         zb.add(owner, "TXT", text, ttl, "spf")
     zb.add(f"_dmarc.{domain.name}", "TXT", dmarc, ttl, "dmarc")
+    add_trust_records(config, domain, ttl, zb.add)  # TLS-RPT and BIMI
 
     mx = domain.mx
     if mx is None:

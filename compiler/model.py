@@ -14,7 +14,7 @@ from mailauth.schema.rrtypes import OTHER_ORDER, SORT_ORDER
 
 #: Why a record is in a zone: the closed set every zone renderer must place (bind.py's
 #: SECTIONS; tests/test_targets_registry.py checks each renderer handles each one).
-RecordPurpose = Literal["ns", "mx", "host", "spf", "dkim", "dmarc", "extra"]
+RecordPurpose = Literal["ns", "mx", "host", "spf", "dkim", "dmarc", "extra", "tlsrpt", "bimi"]
 RECORD_PURPOSES: tuple[RecordPurpose, ...] = get_args(RecordPurpose)
 
 

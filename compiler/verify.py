@@ -9,8 +9,8 @@ the splitting of long TXT into strings do not matter). What it reports, per doma
   another TTL);
 * ``extra``: values published beside the expected ones. In a zone mailauth owns (zone
   mode) every other value counts; in an include-mode zone, whose file holds records
-  mailauth does not know, only SPF, DMARC and DKIM records count: a second SPF record at
-  the apex, say, which makes receivers fail SPF with a permerror (RFC 7208 4.5);
+  mailauth does not know, only SPF, DMARC, DKIM, TLS-RPT and BIMI records count: a second
+  SPF record at the apex, say, which makes receivers fail SPF with a permerror (RFC 7208 4.5);
 * ``stale-selector``: a selector that mailauth.lock remembers but mailauth.yaml no longer
   has, still published;
 * ``dkim-key``: a DKIM record whose ``p=`` is not the public key recorded in
@@ -255,6 +255,10 @@ def _txt_kind(text: str) -> str | None:
         return "dmarc"
     if low.startswith("v=dkim1"):
         return "dkim"
+    if low.startswith("v=tlsrptv1"):
+        return "tlsrpt"
+    if low.startswith("v=bimi1"):
+        return "bimi"
     return None
 
 
@@ -381,6 +385,13 @@ class _Checker:
             )
         if "dmarc" in kinds:
             return f"{name} publishes more than one DMARC record: receivers then ignore DMARC"
+        if "tlsrpt" in kinds:
+            return (
+                f"{name} publishes more than one TLS-RPT record: senders then send no TLS "
+                "reports (RFC 8460 3)"
+            )
+        if "bimi" in kinds:
+            return f"{name} publishes more than one BIMI record: receivers then show no logo"
         return f"{name} {rtype} has values that mailauth.yaml does not have"
 
     def check_dkim(self, name: str, want: tuple[str, ...], have: tuple[str, ...]) -> None:

@@ -25,8 +25,10 @@ from pydantic import (
 
 from mailauth.backends import REGISTRY, Backend, platforms
 from mailauth.schema import names, strings
+from mailauth.schema.bimi import Bimi
 from mailauth.schema.rrtypes import EXTRA_TYPES, TYPES
 from mailauth.schema.targets import KeyStore, State
+from mailauth.schema.tlsrpt import TlsRpt
 
 SCHEMA_VERSION = 1
 
@@ -572,6 +574,11 @@ class Defaults(StrictModel):
         default_factory=Rotation,
         description="DKIM key rotation policy (docs/key-rotation.md)",
     )
+    tls_rpt: TlsRpt | None = Field(
+        default=None,
+        description="the TLS-RPT record (RFC 8460) of every domain that has no `tls_rpt` of "
+        "its own; null: none",
+    )
 
 
 class Silence(StrictModel):
@@ -618,6 +625,16 @@ class Domain(StrictModel):
     silence: list[Silence] = Field(
         default_factory=list,
         description="lint rules not to report for this domain, each with the reason why",
+    )
+    tls_rpt: TlsRpt | None = Field(
+        default=None,
+        description="its TLS-RPT record (RFC 8460), TXT at `_smtp._tls.<domain>`, replacing "
+        "`defaults.tls_rpt` whole; null: `defaults.tls_rpt`",
+    )
+    bimi: Bimi | None = Field(
+        default=None,
+        description="its BIMI record, TXT at `<selector>._bimi.<domain>`: the logo receivers "
+        "may show beside its mail once DMARC is enforced; null: none",
     )
 
 

@@ -311,3 +311,24 @@ def test_lines_point_at_the_record(entries: list[tuple[str, str, str]]) -> None:
     lines = text.split("\n")
     for record in records:
         assert lines[record.line - 1].startswith(record.name.labels[0].decode())
+
+
+def test_a_second_tlsrpt_or_bimi_record_is_an_error_other_txt_there_is_not() -> None:
+    generated = [
+        *GENERATED,
+        GeneratedRecord("_smtp._tls.example.org.", "TXT", "tlsrpt", 7200),
+        GeneratedRecord("default._bimi.example.org.", "TXT", "bimi", 7200),
+    ]
+    text = ZONE.replace(
+        "ns1 IN  A   192.0.2.53\n",
+        "ns1 IN  A   192.0.2.53\n"
+        '_smtp._tls IN TXT "v=TLSRPTv1; rua=mailto:old@example.org"\n'  # line 14
+        'default._bimi IN TXT "v=BIMI1; l=https://example.org/old.svg"\n'  # line 15
+        '_smtp._tls IN TXT "a note, not a TLS-RPT record"\n',
+    )
+    findings = check(text, generated)
+    assert [f.split(":")[0:3] for f in findings] == [
+        ["error", f" {ZONE_PATH}", "14"],
+        ["error", f" {ZONE_PATH}", "15"],
+    ]
+    assert "a TLS-RPT record" in findings[0] and "a BIMI record" in findings[1]

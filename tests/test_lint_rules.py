@@ -128,7 +128,7 @@ def test_every_rule_has_a_broken_file() -> None:
 
 def test_rules_have_stable_ids_and_complete_text() -> None:
     for rule_id, rule in RULES.items():
-        assert re.fullmatch(r"(SPF|DKIM|DMARC|XREF|LINT)\d{3}", rule_id)
+        assert re.fullmatch(r"(SPF|DKIM|DMARC|XREF|TLS|BIMI|LINT)\d{3}", rule_id)
         assert rule.severity in ("error", "warning", "info")
         assert rule.title and rule.rfc and rule.fix.endswith(".") and rule.why
 

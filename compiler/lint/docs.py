@@ -12,6 +12,8 @@ _GROUPS = (
     ("DKIM", "DKIM (RFC 6376, RFC 8301, RFC 8463)"),
     ("DMARC", "DMARC (RFC 9989, compatible with RFC 7489)"),
     ("XREF", "Cross-checks"),
+    ("TLS", "TLS reporting (RFC 8460)"),
+    ("BIMI", "BIMI (brand indicators)"),
     ("LINT", "The linter's own bookkeeping"),
 )
 

@@ -205,10 +205,12 @@ def lint(
     """Every rule on ``model`` (built from ``loaded``, with the ``lock`` and SPF ``cache``
     read by compiler/inputs.py); ``live`` adds real DNS (--resolve)."""
     from mailauth.compiler.lint import (
+        check_bimi,
         check_dkim,
         check_dmarc,
         check_limits,
         check_spf,
+        check_tlsrpt,
         check_xref,
     )
 
@@ -227,6 +229,8 @@ def lint(
         now=now,
     )
     for module in (check_spf, check_dkim, check_dmarc, check_xref, check_limits):
+        module.check(ctx)
+    for module in (check_tlsrpt, check_bimi):
         module.check(ctx)
     findings = apply_silences(ctx)
     order = {sev: i for i, sev in enumerate(("error", "warning", "info"))}

@@ -408,6 +408,52 @@ _RULES = (
         "Mail from a trusted host (trusted_hosts, internal_hosts) is signed with your key "
         "rather than verified; a range this wide lets strangers send mail signed as yours.",
     ),
+    # --- TLS reporting (RFC 8460) -------------------------------------------------------
+    Rule(
+        "TLS001", "info", "TLS reports go to another organisation", "RFC 8460 section 3",
+        "Nothing to do if a reporting service of your choice collects them; otherwise point "
+        "`tls_rpt.rua` at an address or URL of the domain's own organisation.",
+        "Unlike DMARC (RFC 7489 section 7.1), TLS-RPT has no record by which the destination "
+        "agrees to receive reports: senders deliver them to any rua. Nothing fails, but every "
+        "report names the domain's MX hosts, their certificates, policies and failure counts, "
+        "and goes to a third party; listed so a reviewer sees where.",
+    ),
+    # --- BIMI ------------------------------------------------------------------------------
+    Rule(
+        "BIMI001", "error", "BIMI with a DMARC policy that does not enforce",
+        "BIMI draft section 4.2 (DMARC policy requirements)",
+        "Set `dmarc.p` to quarantine or reject before publishing a BIMI record.",
+        "Receivers show a brand logo only for mail from a domain whose DMARC policy is "
+        "quarantine or reject; with p=none the BIMI record can never have any effect.",
+    ),
+    Rule(
+        "BIMI002", "warning", "BIMI with a DMARC policy applied to less than 100%",
+        "BIMI draft section 4.2 (DMARC policy requirements)",
+        "Remove `dmarc.pct` (or set it to 100) once the ramp-up is done.",
+        "A partial policy (pct below 100) does not qualify for BIMI at receivers that still "
+        "read pct; a stage of a DMARC ramp-up, so a warning, not an error.",
+    ),
+    Rule(
+        "BIMI003", "warning", "BIMI with a subdomain policy of none",
+        "BIMI draft section 4.2 (DMARC policy requirements)",
+        "Set `dmarc.sp` to quarantine or reject, or leave it out so that `p` applies.",
+        "sp=none leaves the domain's subdomains unprotected, which BIMI does not accept; "
+        "subdomains are often enforced last, so a warning, not an error.",
+    ),
+    Rule(
+        "BIMI004", "error", "Logo is not SVG Tiny Portable/Secure", "BIMI SVG Tiny PS profile",
+        'Export the logo as SVG Tiny PS: `<svg version="1.2" baseProfile="tiny-ps">` with a '
+        "`<title>`, no scripts, no `<image>` or `<foreignObject>`, no external references.",
+        "Receivers refuse a logo outside the SVG Tiny PS profile (scripts, external "
+        "references and embedded images could track or attack the reader) and show none.",
+    ),
+    Rule(
+        "BIMI005", "error", "Logo file cannot be read as XML", "BIMI SVG Tiny PS profile",
+        "Give `logo_file` a readable SVG file beside mailauth.yaml, without entity "
+        "declarations.",
+        "The file is missing, unreadable, not well-formed XML, or declares entities (which "
+        "mailauth refuses to expand: a small file could otherwise take all memory).",
+    ),
     # --- The linter's own bookkeeping ----------------------------------------------------
     Rule(
         "LINT001", "error", "Silence names an unknown rule", "mailauth",
