@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from mailauth.backends.base import Backend, BuildContext, MilterRole
 from mailauth.compiler.dmarc_reports import REPORT_RECORD, report_authorizations
+from mailauth.compiler.mta_sts import add_mta_sts
 from mailauth.compiler.model import (
     DkimKey,
     DomainModel,
@@ -318,7 +319,15 @@ def _domain(
             ttl,
             "dkim",
         )
-    return DomainModel(name=domain.name, zone=zb.name, spf=spf, dmarc=dmarc, keys=tuple(resolved))
+    mta_sts = add_mta_sts(loaded, domain, index, zb, problems)
+    return DomainModel(
+        name=domain.name,
+        zone=zb.name,
+        spf=spf,
+        dmarc=dmarc,
+        keys=tuple(resolved),
+        mta_sts=mta_sts,
+    )
 
 
 def _targets(
