@@ -69,8 +69,7 @@ class MtaStsTarget(TargetSettings):
     )
     certificate_key: DomainPath = Field(
         default="/etc/letsencrypt/live/mta-sts.{domain}/privkey.pem",
-        description="nginx `ssl_certificate_key` of each server block; {domain} is the mail "
-        "domain",
+        description="nginx `ssl_certificate_key` of each server block; {domain} is the mail domain",
     )
 
 

@@ -11,7 +11,6 @@ from pydantic import BaseModel
 
 from mailauth.backends.base import Backend, BuildContext, MilterRole
 from mailauth.compiler.dmarc_reports import REPORT_RECORD, report_authorizations
-from mailauth.compiler.mta_sts import add_mta_sts
 from mailauth.compiler.model import (
     DkimKey,
     DomainModel,
@@ -22,6 +21,7 @@ from mailauth.compiler.model import (
     SoaModel,
     ZoneModel,
 )
+from mailauth.compiler.mta_sts import add_mta_sts
 from mailauth.compiler.records import dkim_text, dmarc_text, spf_text
 from mailauth.compiler.spf.cache import NO_CACHE, SpfCache
 from mailauth.compiler.spf.flatten import published_spf

@@ -21,6 +21,7 @@ from pathlib import Path
 from mailauth.compiler.build import key_path
 from mailauth.compiler.keysafety import Node, path_facts
 from mailauth.compiler.lockfile import Lock, read_lock_file
+from mailauth.compiler.mta_sts import read_applied
 from mailauth.compiler.plan import PlanError, host_path, read_under
 from mailauth.compiler.spf.cache import SpfCache, load_cache
 from mailauth.schema.errors import ConfigError
@@ -87,6 +88,8 @@ class Inputs:
     spf_cache: SpfCache
     #: Every selector's private key file, by its path on the host (as mailauth.yaml says).
     key_files: Mapping[str, KeyFile] = field(default_factory=dict)
+    #: Each domain's MTA-STS policy file as applied (compiler/mta_sts.read_applied), for lint.
+    mta_sts_applied: Mapping[str, bytes | None] = field(default_factory=dict)
 
     def reread(self) -> Inputs:
         """The same config and root, with the other files read again (apply, under its
@@ -147,4 +150,5 @@ def read_inputs(config: Path | LoadedConfig, root: Path | None) -> Inputs:
         lock=_read_lock(loaded),
         spf_cache=load_cache(loaded),
         key_files=_key_files(loaded, where),
+        mta_sts_applied=read_applied(loaded, where),
     )

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal, Protocol
 
 from mailauth.compiler.model import RecordPurpose
@@ -167,3 +169,42 @@ def add_mta_sts(
     for addr in ipv6:
         zone.add(web, "AAAA", addr, ttl, PURPOSE)
     return policy
+
+
+def field_path(config: Config, domain: Domain, index: int, name: str) -> tuple[str | int, ...]:
+    """Where the domain's MTA-STS field ``name`` was written (its own, else the defaults'),
+    for positioned lint findings; the settings' own place when neither writes it."""
+    own = domain.mta_sts
+    if isinstance(own, MtaSts) and name in own.model_fields_set:
+        return ("domains", index, "mta_sts", name)
+    defaults = config.defaults.mta_sts
+    if defaults is not None and name in defaults.model_fields_set:
+        return ("defaults", "mta_sts", name)
+    return settings_path(domain, index)
+
+
+#: The policies as applied: domain -> the policy file's bytes, None when the file is
+#: known to be absent. A domain is missing when nothing can be said (no ``mta_sts``
+#: target, or a file that could not be read).
+Applied = Mapping[str, bytes | None]
+
+
+def read_applied(loaded: LoadedConfig, root: Path) -> dict[str, bytes | None]:
+    """Each domain's policy file as it is under ``root`` now: what the last apply wrote,
+    and what receivers have fetched and cached. Lint compares the new policy with it."""
+    from mailauth.backends.mta_sts import MtaStsTarget, policy_file
+    from mailauth.compiler.plan import PlanError, host_path, read_under
+
+    config = loaded.config
+    target = config.targets.settings("mta_sts")
+    if not isinstance(target, MtaStsTarget):
+        return {}
+    found: dict[str, bytes | None] = {}
+    for domain in config.domains:
+        path = policy_file(target, domain.name)
+        try:
+            read = read_under(root, host_path(root, path), label=path)
+        except PlanError:
+            continue  # unreadable: the rules that need it say nothing
+        found[domain.name] = read[0] if read is not None else None
+    return found

@@ -255,6 +255,8 @@ def _txt_kind(text: str) -> str | None:
         return "dmarc"
     if low.startswith("v=dkim1"):
         return "dkim"
+    if low.startswith("v=stsv1"):
+        return "mta-sts"
     return None
 
 
@@ -381,6 +383,11 @@ class _Checker:
             )
         if "dmarc" in kinds:
             return f"{name} publishes more than one DMARC record: receivers then ignore DMARC"
+        if "mta-sts" in kinds:
+            return (
+                f"{name} publishes more than one MTA-STS record: senders then use no policy "
+                "(RFC 8461 3.1); remove the extra one"
+            )
         return f"{name} {rtype} has values that mailauth.yaml does not have"
 
     def check_dkim(self, name: str, want: tuple[str, ...], have: tuple[str, ...]) -> None:

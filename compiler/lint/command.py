@@ -232,7 +232,11 @@ def lint_file(
     try:
         cache = inputs.spf_cache.answers()
         lock = inputs.lock.entries
-        return lint(inputs.loaded, model, keys, lock=lock, cache=cache, live=live), []
+        applied = inputs.mta_sts_applied
+        report = lint(
+            inputs.loaded, model, keys, lock=lock, cache=cache, live=live, mta_sts_applied=applied
+        )
+        return report, []
     except ConfigError as exc:  # an unreadable lock or SPF cache file
         return Report(), exc.problems
 

@@ -126,6 +126,8 @@ class Context:
     inventory: Inventory
     view: DnsView
     live: LiveView | None = None
+    #: Each domain's MTA-STS policy file as applied (compiler/mta_sts.read_applied).
+    mta_sts_applied: Mapping[str, bytes | None] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
     budgets: list[Budget] = field(default_factory=list)
     # The findings reported so far, for dropping repeats without a scan of the list.
@@ -196,6 +198,7 @@ def lint(
     lock: Lock,
     cache: Answers,
     live: LiveView | None = None,
+    mta_sts_applied: Mapping[str, bytes | None] | None = None,
 ) -> Report:
     """Every rule on ``model`` (built from ``loaded``, with the ``lock`` and SPF ``cache``
     read by compiler/inputs.py); ``live`` adds real DNS (--resolve)."""
@@ -203,6 +206,7 @@ def lint(
         check_dkim,
         check_dmarc,
         check_limits,
+        check_mta_sts,
         check_spf,
         check_xref,
     )
@@ -219,8 +223,9 @@ def lint(
         inventory=inventory,
         view=ChainView(sources),
         live=live,
+        mta_sts_applied=mta_sts_applied or {},
     )
-    for module in (check_spf, check_dkim, check_dmarc, check_xref, check_limits):
+    for module in (check_spf, check_dkim, check_dmarc, check_xref, check_limits, check_mta_sts):
         module.check(ctx)
     findings = apply_silences(ctx)
     order = {sev: i for i, sev in enumerate(("error", "warning", "info"))}
