@@ -106,7 +106,7 @@ SECTIONS: dict[RecordPurpose, str] = {
     "dkim": "DKIM keys (RFC 6376)",
     "dmarc": "DMARC (RFC 9989)",
     "extra": "other records",
-    "mta_sts": "MTA-STS (RFC 8461)",
+    "mta-sts": "MTA-STS (RFC 8461)",
 }
 
 

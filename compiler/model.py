@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # compiler/mta_sts.py reads the schema, which imports the bac
 
 #: Why a record is in a zone: the closed set every zone renderer must place (bind.py's
 #: SECTIONS; tests/test_targets_registry.py checks each renderer handles each one).
-RecordPurpose = Literal["ns", "mx", "host", "spf", "dkim", "dmarc", "extra", "mta_sts"]
+RecordPurpose = Literal["ns", "mx", "host", "spf", "dkim", "dmarc", "extra", "mta-sts"]
 RECORD_PURPOSES: tuple[RecordPurpose, ...] = get_args(RecordPurpose)
 
 

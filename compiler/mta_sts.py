@@ -17,7 +17,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from mailauth.compiler.model import RecordPurpose
 from mailauth.schema.errors import Problem
@@ -25,9 +25,12 @@ from mailauth.schema.models import Config, Domain
 from mailauth.schema.mta_sts import MtaSts
 from mailauth.schema.validate import LoadedConfig, dotted
 
+if TYPE_CHECKING:
+    from mailauth.backends.mta_sts import MtaStsTarget
+
 Mode = Literal["testing", "enforce", "none"]
 #: The record purpose of every MTA-STS record (bind.py's SECTIONS gives its section).
-PURPOSE: RecordPurpose = "mta_sts"
+PURPOSE: RecordPurpose = "mta-sts"
 #: RFC 8461 section 3.1: id is 1 to 32 letters and digits.
 ID_LENGTH = 32
 CRLF = "\r\n"
@@ -183,6 +186,17 @@ def field_path(config: Config, domain: Domain, index: int, name: str) -> tuple[s
     return settings_path(domain, index)
 
 
+def policy_target(config: Config) -> MtaStsTarget | None:
+    """The settings of the target that writes the policy files, if one is configured
+    (found by its backend, so that no code outside backends/ names a target)."""
+    from mailauth.backends.mta_sts import MtaStsBackend, MtaStsTarget
+
+    for _, backend, settings in config.targets.configured():
+        if isinstance(backend, MtaStsBackend) and isinstance(settings, MtaStsTarget):
+            return settings
+    return None
+
+
 #: The policies as applied: domain -> the policy file's bytes, None when the file is
 #: known to be absent. A domain is missing when nothing can be said (no ``mta_sts``
 #: target, or a file that could not be read).
@@ -192,12 +206,12 @@ Applied = Mapping[str, bytes | None]
 def read_applied(loaded: LoadedConfig, root: Path) -> dict[str, bytes | None]:
     """Each domain's policy file as it is under ``root`` now: what the last apply wrote,
     and what receivers have fetched and cached. Lint compares the new policy with it."""
-    from mailauth.backends.mta_sts import MtaStsTarget, policy_file
+    from mailauth.backends.mta_sts import policy_file
     from mailauth.compiler.plan import PlanError, host_path, read_under
 
     config = loaded.config
-    target = config.targets.settings("mta_sts")
-    if not isinstance(target, MtaStsTarget):
+    target = policy_target(config)
+    if target is None:
         return {}
     found: dict[str, bytes | None] = {}
     for domain in config.domains:

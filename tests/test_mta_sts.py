@@ -64,7 +64,7 @@ def domain(model: MailModel, name: str) -> DomainModel:
     return next(d for d in model.domains if d.name == name)
 
 
-def records(model: MailModel, purpose: str = "mta_sts") -> set[tuple[str, str, str]]:
+def records(model: MailModel, purpose: str = "mta-sts") -> set[tuple[str, str, str]]:
     """(absolute owner without the dot, type, value) of the records of ``purpose``."""
     return {
         (r.fqdn(z.name).rstrip("."), r.type, r.value)

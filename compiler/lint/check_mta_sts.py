@@ -18,7 +18,13 @@ from collections.abc import Callable
 
 from mailauth.compiler.lint.engine import Context
 from mailauth.compiler.model import DomainModel
-from mailauth.compiler.mta_sts import MtaStsPolicy, field_path, matches, parse_policy
+from mailauth.compiler.mta_sts import (
+    MtaStsPolicy,
+    field_path,
+    matches,
+    parse_policy,
+    policy_target,
+)
 from mailauth.schema.models import Domain
 
 #: The modes an applied policy may have for ``enforce`` to follow without a warning.
@@ -40,7 +46,7 @@ def _mx_hosts(ctx: Context, domain: DomainModel) -> list[str]:
 def check(ctx: Context) -> None:
     config = ctx.config
     models = {d.name: d for d in ctx.model.domains}
-    written = config.targets.settings("mta_sts") is not None
+    written = policy_target(config) is not None
     for index, domain in enumerate(config.domains):
         built = models.get(domain.name)
         if built is None or built.mta_sts is None:
