@@ -30,8 +30,8 @@ REPO = Path(__file__).resolve().parents[1]
 CASES = sorted(p.stem for p in HERE.glob("*.yaml"))
 # These need live DNS answers (--resolve); tests/test_spf_flatten.py covers them.
 RESOLVE_ONLY = {"SPF027", "SPF028"}
-# This needs a policy applied before under --root: tests/test_mta_sts.py covers it.
-APPLIED_ONLY = {"STS003"}
+# These need a policy applied before under --root: tests/test_mta_sts.py covers them.
+APPLIED_ONLY = {"STS003", "STS006"}
 _EXPECT = re.compile(
     r"# expect: (?P<rule>[A-Z]+\d{3}) (?:at (?P<line>\d+):(?P<col>\d+)|in (?P<file>\S+))"
 )

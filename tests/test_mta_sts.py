@@ -387,6 +387,18 @@ def test_lowering_max_age_warns_at_the_field(tmp_path: Path) -> None:
     assert "STS003" not in rules(config, root), "raising it is fine"
 
 
+def test_withdrawing_a_policy_wants_mode_none_first(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    applied(root, MtaStsPolicy("enforce", 604800, ("mail.example.org",)).text())
+    off = write(tmp_path, "domains:\n  - name: example.org\n    mta_sts: false\n")
+    (finding,) = rules(off, root)["STS006"]
+    assert finding.field == "domains[0].mta_sts" and "mode enforce" in finding.message
+    gone = write(tmp_path, "domains:\n  - name: example.org\n")
+    assert [f.field for f in rules(gone, root)["STS006"]] == ["domains[0]"]
+    applied(root, MtaStsPolicy("none", 3600, ("mail.example.org",)).text())
+    assert rules(off, root) == {}, "after a none policy, removing it is the RFC's way"
+
+
 def test_plan_stops_on_an_uncovered_mx_and_notes_the_warnings(tmp_path: Path) -> None:
     body = 'domains:\n  - name: example.org\n    mta_sts: {mx: ["*.example.net"]}\n'
     with pytest.raises(ConfigError, match="STS001"):

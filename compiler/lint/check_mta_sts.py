@@ -49,7 +49,10 @@ def check(ctx: Context) -> None:
     written = policy_target(config) is not None
     for index, domain in enumerate(config.domains):
         built = models.get(domain.name)
-        if built is None or built.mta_sts is None:
+        if built is None:
+            continue
+        if built.mta_sts is None:
+            _withdrawn(ctx, domain, index)
             continue
         policy = built.mta_sts
         name = domain.name
@@ -118,3 +121,24 @@ def _against_applied(
             f"{name}: MTA-STS max_age goes down from {old_age} to {policy.max_age} seconds",
             domain=name,
         )
+
+
+def _withdrawn(ctx: Context, domain: Domain, index: int) -> None:
+    """STS006: the domain has no policy now, but the applied one is not `none`."""
+    applied = ctx.mta_sts_applied.get(domain.name)
+    if applied is None:
+        return
+    old = parse_policy(applied)
+    mode = old["mode"][0] if old.get("mode") else None
+    if mode == "none":
+        return
+    path: tuple[str | int, ...] = ("domains", index)
+    if domain.mta_sts is False:
+        path = ("domains", index, "mta_sts")
+    ctx.report(
+        "STS006",
+        path,
+        f"{domain.name}: the applied MTA-STS policy (mode {mode}) is removed without a "
+        "`mode: none` policy first: senders keep enforcing it until its max_age runs out",
+        domain=domain.name,
+    )

@@ -436,6 +436,15 @@ _RULES = (
         "A pattern that matches no MX host of the domain lets senders accept a host you no "
         "longer run, should the MX records ever point there.",
     ),
+    Rule(
+        "STS006", "warning", "MTA-STS policy withdrawn without a `none` policy first",
+        "RFC 8461 section 8.3",
+        "Publish `mode: none` (a short max_age is fine) and keep it until the old max_age "
+        "has passed since the change; then remove `mta_sts`.",
+        "Senders keep a policy they fetched until its max_age runs out. Removing the "
+        "record and the file leaves them enforcing the old policy, with nothing to tell "
+        "them it is gone; a `none` policy with a new id tells them.",
+    ),
     # --- The linter's own bookkeeping ----------------------------------------------------
     Rule(
         "LINT001", "error", "Silence names an unknown rule", "mailauth",
