@@ -97,6 +97,21 @@ def test_mx_pattern_refuses_what_rfc_8461_does_not_allow(text: str) -> None:
         mx_pattern(text)
 
 
+@settings(max_examples=300)
+@given(st.text(max_size=40))
+def test_an_accepted_pattern_is_one_policy_line_that_parses_back(text: str) -> None:
+    """Whatever mailauth.yaml holds, a pattern it accepts is one `mx:` line of the file
+    and reads back as itself: nothing in it can end the line or start another field."""
+    try:
+        pattern = mx_pattern(text)
+    except ValueError:
+        return
+    assert re.fullmatch(r"(\*\.)?[a-z0-9.-]+", pattern)
+    policy = MtaStsPolicy("enforce", 86400, (pattern,))
+    assert parse_policy(policy.text())["mx"] == [pattern]
+    assert policy.text().count(b"\r\n") == 4
+
+
 def test_max_age_is_bounded_by_the_rfc(tmp_path: Path) -> None:
     assert MtaSts(max_age=31557600).max_age == 31557600
     config = write(tmp_path, "domains:\n  - name: example.org\n    mta_sts: {max_age: 31557601}\n")
@@ -403,6 +418,12 @@ def test_plan_stops_on_an_uncovered_mx_and_notes_the_warnings(tmp_path: Path) ->
     body = 'domains:\n  - name: example.org\n    mta_sts: {mx: ["*.example.net"]}\n'
     with pytest.raises(ConfigError, match="STS001"):
         driver.plan(driver.open_job(write(tmp_path, body), tmp_path / "root", None), today=TODAY)
+
+
+def test_an_uncovered_mx_is_only_an_error_when_senders_apply_the_policy(tmp_path: Path) -> None:
+    body = 'domains:\n  - name: example.org\n    mta_sts: {mode: MODE, mx: ["*.example.net"]}\n'
+    assert "STS001" in rules(write(tmp_path, body.replace("MODE", "testing")), tmp_path / "r")
+    assert "STS001" not in rules(write(tmp_path, body.replace("MODE", "none")), tmp_path / "r")
 
 
 def test_lint_reads_the_applied_policy_from_the_target_directory(tmp_path: Path) -> None:
