@@ -9,6 +9,7 @@ postfix-mta-sts-resolver) are in tests/e2e/test_mta_sts_resolver.py.
 from __future__ import annotations
 
 import re
+import shutil
 import textwrap
 from datetime import date
 from pathlib import Path
@@ -20,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from octodns.provider.yaml import YamlProvider
 from octodns.zone import Zone
-from support.consumers import check_mta_sts
+from support.consumers import check_mta_sts, check_nginx
 
 from mailauth.backends import REGISTRY
 from mailauth.backends.mta_sts import MtaStsTarget, render_nginx
@@ -339,6 +340,16 @@ def test_policy_files_pass_the_resolver_parser_and_line_ends_are_checked(tmp_pat
     bad.parent.mkdir(parents=True)
     bad.write_bytes(b"version: STSv1\nmode: enforce\nmx: a.example.org\nmax_age: 86400\n")
     assert any("CRLF" in p for p in check_mta_sts(tmp_path))
+
+
+def test_nginx_accepts_the_server_blocks_and_the_check_can_fail(tmp_path: Path) -> None:
+    written = GOLDEN / "expected/etc/nginx/conf.d/mailauth-mta-sts.conf"
+    root = tmp_path / "root"
+    shutil.copytree(GOLDEN / "expected", root)
+    assert check_nginx(written, root, tmp_path / "ok") == []
+    broken = tmp_path / "broken.conf"
+    broken.write_text(written.read_text().replace("default_type text/plain;", "default_type;"))
+    assert check_nginx(broken, root, tmp_path / "broken")
 
 
 # --- the octodns source shares the records -------------------------------------------------

@@ -1,29 +1,29 @@
 """MTA-STS end to end: postfix-mta-sts-resolver fetches what mailauth wrote, as Postfix asks.
 
-``mailauth apply`` writes the zones and the policy files into a root. A real ``named``
-serves the zones on 127.0.0.1 and a high port; a small HTTPS server (certificate from
-``trustme``) serves the web root the way the generated nginx blocks do (the ``Host``
-name picks ``<directory>/<domain>``). Then the resolver's own socketmap daemon
-(``STSSocketmapResponder``, what Postfix's ``smtp_tls_policy_maps = socketmap:...``
-talks to) answers Postfix's question for each domain, over its netstring protocol.
+``mailauth apply`` writes the zones, the policy files and the nginx server blocks into a
+root. A real ``named`` serves the zones on 127.0.0.1 and a high port; a real ``nginx``
+serves the web root with the generated server blocks (support/nginx.py: a ``trustme``
+certificate in place of the host's, and ``listen 127.0.0.1:PORT`` in place of 443). Then
+the resolver's own socketmap daemon (``STSSocketmapResponder``, what Postfix's
+``smtp_tls_policy_maps = socketmap:...`` talks to) answers Postfix's question for each
+domain, over its netstring protocol.
 
 What the resolver cannot be told: it has no setting for the DNS server's port, nor for
 the CA to trust, and it fetches ``https://mta-sts.<domain>/`` on port 443. So, with its
 code otherwise unchanged, two pieces it builds are given their test-time equivalents:
 its aiodns resolver (``STSResolver._resolver``) asks named's port, and its HTTP session
 gets a connector whose resolver asks named for ``mta-sts.<domain>`` (A, or CNAME then A)
-and connects to the HTTPS server's port, with an SSL context trusting the test CA.
-Everything it checks itself (the TXT record and its id, the policy's content type,
-size, fields and mx list) runs as shipped.
+and connects to nginx's port, with an SSL context trusting the test CA. Everything it
+checks itself (the TXT record and its id, the policy's content type, size, fields and
+mx list) runs as shipped.
 """
 
 from __future__ import annotations
 
 import asyncio
-import http.server
+import http.client
 import socket
 import ssl
-import threading
 import types
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,6 +34,7 @@ import dns.asyncresolver
 import dns.resolver
 import pytest
 from support import NamedServer, require_module
+from support.nginx import NginxServer
 
 from mailauth.compiler import driver
 from mailauth.compiler.model import MailModel
@@ -78,32 +79,6 @@ WEB_ROOT = "var/www/mta-sts"
 POLICY = "/.well-known/mta-sts.txt"
 
 
-class PolicyHandler(http.server.BaseHTTPRequestHandler):
-    """The generated nginx server blocks, in Python: ``mta-sts.<domain>`` serves
-    ``<web root>/<domain>/.well-known/mta-sts.txt`` as text/plain, anything else 404."""
-
-    web_root: Path
-    served: list[str]
-
-    def do_GET(self) -> None:
-        host = (self.headers.get("Host") or "").split(":")[0].lower()
-        domain = host.removeprefix("mta-sts.")
-        path = self.web_root / domain / POLICY.lstrip("/")
-        if self.path != POLICY or not host.startswith("mta-sts.") or not path.is_file():
-            self.send_error(404)
-            return
-        body = path.read_bytes()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-        self.served.append(host)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @dataclass
 class Site:
     root: Path
@@ -111,7 +86,6 @@ class Site:
     dns_port: int
     https_port: int
     client_ssl: ssl.SSLContext
-    served: list[str]
 
 
 @pytest.fixture(scope="module")
@@ -126,25 +100,19 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     model = driver.model_for(driver.open_job(config, root, None))
 
     ca = trustme.CA()
-    cert = ca.issue_cert("mta-sts.example.org", "mta-sts.example.net")
-    server_ssl = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    cert.configure_cert(server_ssl)
+    issued = ca.issue_cert("mta-sts.example.org", "mta-sts.example.net")
+    cert, key = base / "cert.pem", base / "key.pem"
+    issued.cert_chain_pems[0].write_to_path(str(cert))
+    issued.private_key_pem.write_to_path(str(key))
     client_ssl = ssl.create_default_context()
     ca.configure_trust(client_ssl)
-
-    served: list[str] = []
-    handler = type("Handler", (PolicyHandler,), {"web_root": root / WEB_ROOT, "served": served})
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    httpd.socket = server_ssl.wrap_socket(httpd.socket, server_side=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
+    servers = root / "etc/nginx/conf.d/mta-sts.conf"
     zones = [(z, root / f"var/named/zone.{z}") for z in ("example.org", "example.net")]
-    try:
-        with NamedServer(zones, workdir=base / "named") as named:
-            yield Site(root, model, named.port, httpd.server_address[1], client_ssl, served)
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with (
+        NginxServer(servers, root, cert, key, base / "nginx") as nginx,
+        NamedServer(zones, workdir=base / "named") as named,
+    ):
+        yield Site(root, model, named.port, nginx.port, client_ssl)
 
 
 class NamedHttpsResolver:
@@ -286,8 +254,6 @@ def test_resolver_answers_postfix_with_the_enforced_policy(site: Site) -> None:
     # testing: Postfix is told nothing (deliver as before), unless the map is strict
     assert testing == "NOTFOUND "
     assert match_set(strict) == ("OK secure servername=hostname", {"mail.example.org"})
-    # the resolver fetched both policies over HTTPS, through the names named serves
-    assert sorted(set(site.served)) == ["mta-sts.example.net", "mta-sts.example.org"]
     # and took the id from the _mta-sts TXT record: the id of the very bytes it fetched
     for name, entry in cached.items():
         policy = next(d for d in site.model.domains if d.name == name).mta_sts
@@ -303,3 +269,25 @@ def test_served_policy_is_the_written_file(site: Site) -> None:
         assert domain.mta_sts is not None
         path = site.root / WEB_ROOT / domain.name / POLICY.lstrip("/")
         assert path.read_bytes() == domain.mta_sts.text()
+
+
+def fetch(site: Site, host: str, path: str) -> tuple[int, str, bytes]:
+    """GET ``https://host/path`` from nginx, with SNI and certificate checks for ``host``."""
+    raw = socket.create_connection(("127.0.0.1", site.https_port), timeout=10)
+    conn = http.client.HTTPSConnection(host, site.https_port, timeout=10)
+    conn.sock = site.client_ssl.wrap_socket(raw, server_hostname=host)
+    try:
+        conn.request("GET", path, headers={"Host": host})
+        response = conn.getresponse()
+        return response.status, response.getheader("Content-Type") or "", response.read()
+    finally:
+        conn.close()
+
+
+def test_nginx_serves_each_policy_at_its_own_host_and_nothing_else(site: Site) -> None:
+    for domain in site.model.domains:
+        assert domain.mta_sts is not None
+        status, kind, body = fetch(site, f"mta-sts.{domain.name}", POLICY)
+        assert (status, kind, body) == (200, "text/plain", domain.mta_sts.text())
+    assert fetch(site, "mta-sts.example.org", "/")[0] == 404
+    assert fetch(site, "mta-sts.example.org", "/.well-known/other.txt")[0] == 404

@@ -352,6 +352,25 @@ def check_mta_sts(directory: Path) -> list[str]:
     return problems
 
 
+def check_nginx(path: Path, root: Path, work: Path) -> list[str]:
+    """``nginx -t`` on the generated server blocks, inside an ``http {}`` block, with a
+    test certificate in place of the host's (support/nginx.py stages it)."""
+    from support.nginx import stage
+
+    binary = require_binary("nginx")
+    trustme = require_module("trustme")
+    work.mkdir(parents=True, exist_ok=True)
+    issued = trustme.CA().issue_cert("mta-sts.example.org")
+    cert, key = work / "cert.pem", work / "key.pem"
+    issued.cert_chain_pems[0].write_to_path(str(cert))
+    issued.private_key_pem.write_to_path(str(key))
+    conf = stage(path, root, work, cert, key)
+    done = _run([binary, "-t", "-q", "-c", str(conf), "-p", str(work)])
+    if done.returncode != 0:
+        return [f"nginx -t {path}: {done.stdout}{done.stderr}".strip()]
+    return []
+
+
 def check_root(
     targets: Mapping[str, Any], root: Path, work: Path, host: Sequence[str] = ()
 ) -> list[str]:
@@ -402,4 +421,7 @@ def check_root(
     mta_sts = targets.get("mta_sts")
     if isinstance(mta_sts, dict):
         problems += check_mta_sts(under_root(root, mta_sts.get("directory", "/var/www/mta-sts")))
+        nginx = mta_sts.get("nginx")
+        if nginx and under_root(root, nginx).is_file():
+            problems += check_nginx(under_root(root, nginx), root, work / "nginx")
     return problems
