@@ -106,6 +106,11 @@ def effective(defaults: MtaSts | None, own: MtaSts | Literal[False] | None) -> M
     return defaults.model_copy(update=update)
 
 
+def own_path(index: int) -> tuple[str | int, ...]:
+    """The place of domain ``index``'s own ``mta_sts:`` in mailauth.yaml."""
+    return ("domains", index, "mta_sts")
+
+
 def settings_path(domain: Domain, index: int) -> tuple[str | int, ...]:
     """Where the domain's MTA-STS settings are written: its own, else the defaults'."""
     own = domain.mta_sts

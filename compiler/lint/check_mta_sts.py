@@ -22,6 +22,7 @@ from mailauth.compiler.mta_sts import (
     MtaStsPolicy,
     field_path,
     matches,
+    own_path,
     parse_policy,
     policy_target,
 )
@@ -134,7 +135,7 @@ def _withdrawn(ctx: Context, domain: Domain, index: int) -> None:
         return
     path: tuple[str | int, ...] = ("domains", index)
     if domain.mta_sts is False:
-        path = ("domains", index, "mta_sts")
+        path = own_path(index)
     ctx.report(
         "STS006",
         path,
