@@ -19,6 +19,7 @@ from mailauth.backends.base import (
 )
 from mailauth.backends.bind import BindBackend
 from mailauth.backends.dkimpy_milter import DkimpyMilterBackend
+from mailauth.backends.mta_sts import MtaStsBackend
 from mailauth.backends.octodns import OctodnsBackend
 from mailauth.backends.opendkim import OpenDkimBackend
 from mailauth.backends.opendmarc import OpenDmarcBackend
@@ -31,6 +32,7 @@ REGISTRY: dict[str, Backend[Any]] = {
     DkimpyMilterBackend.name: DkimpyMilterBackend(),
     OpenDmarcBackend.name: OpenDmarcBackend(),
     PostfixBackend.name: PostfixBackend(),
+    MtaStsBackend.name: MtaStsBackend(),
 }
 
 __all__ = [

@@ -108,6 +108,7 @@ SECTIONS: dict[RecordPurpose, str] = {
     "extra": "other records",
     "tlsrpt": "TLS reporting (RFC 8460)",
     "bimi": "BIMI (brand logo)",
+    "mta-sts": "MTA-STS (RFC 8461)",
 }
 
 

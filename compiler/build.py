@@ -21,6 +21,7 @@ from mailauth.compiler.model import (
     SoaModel,
     ZoneModel,
 )
+from mailauth.compiler.mta_sts import add_mta_sts
 from mailauth.compiler.records import dkim_text, dmarc_text, spf_text
 from mailauth.compiler.spf.cache import NO_CACHE, SpfCache
 from mailauth.compiler.spf.flatten import published_spf
@@ -323,7 +324,15 @@ def _domain(
             ttl,
             "dkim",
         )
-    return DomainModel(name=domain.name, zone=zb.name, spf=spf, dmarc=dmarc, keys=tuple(resolved))
+    mta_sts = add_mta_sts(loaded, domain, index, zb, problems)
+    return DomainModel(
+        name=domain.name,
+        zone=zb.name,
+        spf=spf,
+        dmarc=dmarc,
+        keys=tuple(resolved),
+        mta_sts=mta_sts,
+    )
 
 
 def _targets(

@@ -21,6 +21,7 @@ from pathlib import Path
 from mailauth.compiler.build import key_path
 from mailauth.compiler.keysafety import Node, path_facts
 from mailauth.compiler.lockfile import Lock, read_lock_file
+from mailauth.compiler.mta_sts import read_applied
 from mailauth.compiler.plan import PlanError, host_path, read_under
 from mailauth.compiler.spf.cache import SpfCache, load_cache
 from mailauth.schema.errors import ConfigError
@@ -89,6 +90,8 @@ class Inputs:
     key_files: Mapping[str, KeyFile] = field(default_factory=dict)
     #: mailauth.yaml as validated, before the lock's rotation states were applied.
     written: LoadedConfig | None = None
+    #: Each domain's MTA-STS policy file as applied (compiler/mta_sts.read_applied), for lint.
+    mta_sts_applied: Mapping[str, bytes | None] = field(default_factory=dict)
 
     def reread(self) -> Inputs:
         """The same config and root, with the other files read again (apply, under its
@@ -178,4 +181,5 @@ def read_inputs(config: Path | LoadedConfig, root: Path | None) -> Inputs:
         lock=lock,
         spf_cache=load_cache(loaded),
         key_files={**_removed_key_files(loaded, lock, where), **_key_files(loaded, where)},
+        mta_sts_applied=read_applied(loaded, where),
     )

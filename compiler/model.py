@@ -8,13 +8,18 @@ compiler/build.py, and stored here, never re-derived per target.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
 from mailauth.schema.rrtypes import OTHER_ORDER, SORT_ORDER
 
+if TYPE_CHECKING:  # compiler/mta_sts.py reads the schema, which imports the backends
+    from mailauth.compiler.mta_sts import MtaStsPolicy
+
 #: Why a record is in a zone: the closed set every zone renderer must place (bind.py's
 #: SECTIONS; tests/test_targets_registry.py checks each renderer handles each one).
-RecordPurpose = Literal["ns", "mx", "host", "spf", "dkim", "dmarc", "extra", "tlsrpt", "bimi"]
+RecordPurpose = Literal[
+    "ns", "mx", "host", "spf", "dkim", "dmarc", "extra", "tlsrpt", "bimi", "mta-sts"
+]
 RECORD_PURPOSES: tuple[RecordPurpose, ...] = get_args(RecordPurpose)
 
 
@@ -102,6 +107,7 @@ class DomainModel:
     spf: str
     dmarc: str
     keys: tuple[DkimKey, ...]
+    mta_sts: MtaStsPolicy | None = None  # its MTA-STS policy (RFC 8461), if it has one
 
 
 @dataclass(frozen=True)

@@ -259,6 +259,8 @@ def _txt_kind(text: str) -> str | None:
         return "tlsrpt"
     if low.startswith("v=bimi1"):
         return "bimi"
+    if low.startswith("v=stsv1"):
+        return "mta-sts"
     return None
 
 
@@ -392,6 +394,11 @@ class _Checker:
             )
         if "bimi" in kinds:
             return f"{name} publishes more than one BIMI record: receivers then show no logo"
+        if "mta-sts" in kinds:
+            return (
+                f"{name} publishes more than one MTA-STS record: senders then use no policy "
+                "(RFC 8461 3.1); remove the extra one"
+            )
         return f"{name} {rtype} has values that mailauth.yaml does not have"
 
     def check_dkim(self, name: str, want: tuple[str, ...], have: tuple[str, ...]) -> None:

@@ -26,6 +26,7 @@ from pydantic import (
 from mailauth.backends import REGISTRY, Backend, platforms
 from mailauth.schema import names, strings
 from mailauth.schema.bimi import Bimi
+from mailauth.schema.mta_sts import MtaSts
 from mailauth.schema.rrtypes import EXTRA_TYPES, TYPES
 from mailauth.schema.targets import KeyStore, State
 from mailauth.schema.tlsrpt import TlsRpt
@@ -579,6 +580,11 @@ class Defaults(StrictModel):
         description="the TLS-RPT record (RFC 8460) of every domain that has no `tls_rpt` of "
         "its own; null: none",
     )
+    mta_sts: MtaSts | None = Field(
+        default=None,
+        description="the MTA-STS policy every domain starts from; a domain's `mta_sts` "
+        "overrides it field by field; null: no MTA-STS unless a domain sets it",
+    )
 
 
 class Silence(StrictModel):
@@ -615,6 +621,12 @@ class Domain(StrictModel):
     dkim: Dkim | None = Field(
         default=None,
         description="its DKIM keys, replacing `defaults.dkim` whole; null: `defaults.dkim`",
+    )
+    mta_sts: MtaSts | Literal[False] | None = Field(
+        default=None,
+        description="its MTA-STS policy (RFC 8461): the policy file, `_mta-sts` TXT and "
+        "`mta-sts.<domain>` records; fields set here override `defaults.mta_sts`; `false`: "
+        "none for this domain; null: `defaults.mta_sts`",
     )
     ttl: Ttl | None = Field(
         default=None, description="seconds: the TTL of its records; null: the zone's TTL"

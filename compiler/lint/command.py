@@ -233,7 +233,18 @@ def lint_file(
         cache = inputs.spf_cache.answers()
         lock = inputs.lock.entries
         now = datetime.now(UTC)
-        return lint(inputs.loaded, model, keys, lock=lock, cache=cache, live=live, now=now), []
+        applied = inputs.mta_sts_applied
+        report = lint(
+            inputs.loaded,
+            model,
+            keys,
+            lock=lock,
+            cache=cache,
+            live=live,
+            now=now,
+            mta_sts_applied=applied,
+        )
+        return report, []
     except ConfigError as exc:  # an unreadable lock or SPF cache file
         return Report(), exc.problems
 

@@ -11,6 +11,7 @@ _GROUPS = (
     ("SPF", "SPF (RFC 7208)"),
     ("DKIM", "DKIM (RFC 6376, RFC 8301, RFC 8463)"),
     ("DMARC", "DMARC (RFC 9989, compatible with RFC 7489)"),
+    ("STS", "MTA-STS (RFC 8461)"),
     ("XREF", "Cross-checks"),
     ("TLS", "TLS reporting (RFC 8460)"),
     ("BIMI", "BIMI (brand indicators)"),

@@ -130,6 +130,8 @@ class Context:
     #: The time of a `mailauth lint` run, for the rules about key age (DKIM012); None in
     #: plan and apply, whose result depends on the files alone.
     now: datetime | None = None
+    #: Each domain's MTA-STS policy file as applied (compiler/mta_sts.read_applied).
+    mta_sts_applied: Mapping[str, bytes | None] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
     budgets: list[Budget] = field(default_factory=list)
     # The findings reported so far, for dropping repeats without a scan of the list.
@@ -201,6 +203,7 @@ def lint(
     cache: Answers,
     live: LiveView | None = None,
     now: datetime | None = None,
+    mta_sts_applied: Mapping[str, bytes | None] | None = None,
 ) -> Report:
     """Every rule on ``model`` (built from ``loaded``, with the ``lock`` and SPF ``cache``
     read by compiler/inputs.py); ``live`` adds real DNS (--resolve)."""
@@ -209,6 +212,7 @@ def lint(
         check_dkim,
         check_dmarc,
         check_limits,
+        check_mta_sts,
         check_spf,
         check_tlsrpt,
         check_xref,
@@ -227,8 +231,9 @@ def lint(
         view=ChainView(sources),
         live=live,
         now=now,
+        mta_sts_applied=mta_sts_applied or {},
     )
-    for module in (check_spf, check_dkim, check_dmarc, check_xref, check_limits):
+    for module in (check_spf, check_dkim, check_dmarc, check_xref, check_limits, check_mta_sts):
         module.check(ctx)
     for module in (check_tlsrpt, check_bimi):
         module.check(ctx)

@@ -25,7 +25,14 @@ def policy_gate(
     """
     loaded = inputs.loaded
     cache = inputs.spf_cache.answers()
-    report = lint(loaded, model, keys, lock=inputs.lock.entries, cache=cache)
+    report = lint(
+        loaded,
+        model,
+        keys,
+        lock=inputs.lock.entries,
+        cache=cache,
+        mta_sts_applied=inputs.mta_sts_applied,
+    )
     if strict:
         report = report.strict()
     if report.errors:

@@ -454,6 +454,52 @@ _RULES = (
         "The file is missing, unreadable, not well-formed XML, or declares entities (which "
         "mailauth refuses to expand: a small file could otherwise take all memory).",
     ),
+    # --- MTA-STS (RFC 8461) ----------------------------------------------------------------
+    Rule(
+        "STS001", "error", "MX host not covered by the MTA-STS policy", "RFC 8461 section 4.1",
+        "Add the MX host (or a `*.` pattern covering it) to `mta_sts.mx`, or leave `mx` out "
+        "to use the domain's MX hosts.",
+        "A sender that knows the policy refuses to deliver to an MX host the policy does not "
+        "list (in enforce mode; in testing mode it reports a failure for every delivery).",
+    ),
+    Rule(
+        "STS002", "warning", "MTA-STS enforce without a testing period first",
+        "RFC 8461 section 5",
+        "Publish `mode: testing` first, with TLS-RPT reports, and switch to `enforce` once "
+        "the reports show no failures.",
+        "The policy applied now (the policy file under --root) is not a `testing` one: an "
+        "enforce policy that turns out wrong (a certificate that does not match an MX "
+        "host) makes senders hold mail back, with no report of it beforehand.",
+    ),
+    Rule(
+        "STS003", "warning", "MTA-STS max_age lowered", "RFC 8461 section 3.2",
+        "Keep max_age at least at the applied value, unless you are withdrawing the policy "
+        "(then publish `mode: none` with a short max_age, RFC 8461 section 8.3).",
+        "A shorter max_age lets senders forget the policy sooner, and a downgrade attacker "
+        "who hides it in the meantime wins the time in between (RFC 8461 section 10.2).",
+    ),
+    Rule(
+        "STS004", "info", "MTA-STS policy file not written by mailauth", "RFC 8461 section 3.3",
+        "Add `targets.mta_sts` to write the policy file, or serve exactly the same bytes at "
+        "https://mta-sts.<domain>/.well-known/mta-sts.txt.",
+        "mailauth publishes `_mta-sts.<domain>` with an id derived from the policy file it "
+        "would write; a file served from elsewhere can differ from what the id stands for.",
+    ),
+    Rule(
+        "STS005", "info", "MTA-STS mx pattern matches no MX host", "RFC 8461 section 4.1",
+        "Remove the pattern if the host is gone.",
+        "A pattern that matches no MX host of the domain lets senders accept a host you no "
+        "longer run, should the MX records ever point there.",
+    ),
+    Rule(
+        "STS006", "warning", "MTA-STS policy withdrawn without a `none` policy first",
+        "RFC 8461 section 8.3",
+        "Publish `mode: none` (a short max_age is fine) and keep it until the old max_age "
+        "has passed since the change; then remove `mta_sts`.",
+        "Senders keep a policy they fetched until its max_age runs out. Removing the "
+        "record and the file leaves them enforcing the old policy, with nothing to tell "
+        "them it is gone; a `none` policy with a new id tells them.",
+    ),
     # --- The linter's own bookkeeping ----------------------------------------------------
     Rule(
         "LINT001", "error", "Silence names an unknown rule", "mailauth",

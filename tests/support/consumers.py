@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from mailauth.backends import platforms
-from support.tools import require_binary
+from support.tools import require_binary, require_module
 
 TIMEOUT = 60.0
 # An absolute path inside a config line: not preceded by a word character or a dot.
@@ -327,6 +327,50 @@ def host_milters(main_cf: Path) -> list[str]:
     return found
 
 
+def check_mta_sts(directory: Path) -> list[str]:
+    """Every policy file under the web root, as postfix-mta-sts-resolver's parser reads it
+    (the checks its fetch makes after parsing), plus RFC 8461's CRLF line ends."""
+    utils = require_module("postfix_mta_sts_resolver.utils")
+    problems: list[str] = []
+    for path in sorted(directory.glob("*/.well-known/mta-sts.txt")):
+        data = path.read_bytes()
+        lines = data.split(b"\r\n")
+        if lines[-1] != b"" or any(b"\n" in line or b"\r" in line for line in lines):
+            problems.append(f"{path}: lines must end with CRLF (RFC 8461 section 3.2)")
+        if not data.startswith(b"version: STSv1\r\n"):
+            problems.append(f"{path}: the first line must be `version: STSv1`")
+        policy = utils.parse_mta_sts_policy(data.decode("ascii"))
+        max_age = policy.get("max_age", "")
+        if (
+            policy.get("version") != "STSv1"
+            or policy.get("mode") not in ("none", "testing", "enforce")
+            or not str(max_age).isdigit()
+            or not 0 <= int(max_age) <= 31557600
+            or (policy.get("mode") != "none" and not policy.get("mx"))
+        ):
+            problems.append(f"{path}: postfix-mta-sts-resolver would refuse it: {policy}")
+    return problems
+
+
+def check_nginx(path: Path, root: Path, work: Path) -> list[str]:
+    """``nginx -t`` on the generated server blocks, inside an ``http {}`` block, with a
+    test certificate in place of the host's (support/nginx.py stages it)."""
+    from support.nginx import stage
+
+    binary = require_binary("nginx")
+    trustme = require_module("trustme")
+    work.mkdir(parents=True, exist_ok=True)
+    issued = trustme.CA().issue_cert("mta-sts.example.org")
+    cert, key = work / "cert.pem", work / "key.pem"
+    issued.cert_chain_pems[0].write_to_path(str(cert))
+    issued.private_key_pem.write_to_path(str(key))
+    conf = stage(path, root, work, cert, key)
+    done = _run([binary, "-t", "-q", "-c", str(conf), "-p", str(work)])
+    if done.returncode != 0:
+        return [f"nginx -t {path}: {done.stdout}{done.stderr}".strip()]
+    return []
+
+
 def check_root(
     targets: Mapping[str, Any], root: Path, work: Path, host: Sequence[str] = ()
 ) -> list[str]:
@@ -374,4 +418,10 @@ def check_root(
         staged_config = under_root(root, config_file)
         if octodns.get("provider") and staged_config.is_file():
             problems += check_octodns_config(staged_config, root, work / "octodns")
+    mta_sts = targets.get("mta_sts")
+    if isinstance(mta_sts, dict):
+        problems += check_mta_sts(under_root(root, mta_sts.get("directory", "/var/www/mta-sts")))
+        nginx = mta_sts.get("nginx")
+        if nginx and under_root(root, nginx).is_file():
+            problems += check_nginx(under_root(root, nginx), root, work / "nginx")
     return problems
