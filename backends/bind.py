@@ -106,6 +106,7 @@ SECTIONS: dict[RecordPurpose, str] = {
     "dkim": "DKIM keys (RFC 6376)",
     "dmarc": "DMARC (RFC 9989)",
     "extra": "other records",
+    "dane": "DANE TLSA (RFC 7672)",
 }
 
 

@@ -29,8 +29,8 @@ from mailauth.backends.base import (
     tmpfiles_artifact,
     user_id,
 )
-from mailauth.backends.reloads import signal_reload
 from mailauth.backends.keptconf import merge_edit
+from mailauth.backends.reloads import signal_reload
 from mailauth.backends.templating import render
 from mailauth.compiler.model import DkimKey, MailModel, Milter
 from mailauth.schema import strings

@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mailauth.compiler.build import key_path
+from mailauth.compiler.dane import TlsaEntry, certificate_paths, parse_tlsa_bytes
 from mailauth.compiler.keysafety import Node, path_facts
 from mailauth.compiler.lockfile import Lock, read_lock_file
 from mailauth.compiler.plan import PlanError, host_path, read_under
 from mailauth.compiler.spf.cache import SpfCache, load_cache
-from mailauth.schema.errors import ConfigError
+from mailauth.schema.errors import ConfigError, Problem
 from mailauth.schema.validate import LoadedConfig, load_config
 
 
@@ -49,6 +50,7 @@ class LockInput:
 
     found: tuple[Path, Lock, bool] | ConfigError
     sha256: str | None = None  # of the bytes read, for the plan checksum; None: no lock file
+    tlsa: tuple[TlsaEntry, ...] = ()  # the published TLSA digests it records (compiler/dane.py)
 
     def _get(self) -> tuple[Path, Lock, bool]:
         if isinstance(self.found, ConfigError):
@@ -87,6 +89,10 @@ class Inputs:
     spf_cache: SpfCache
     #: Every selector's private key file, by its path on the host (as mailauth.yaml says).
     key_files: Mapping[str, KeyFile] = field(default_factory=dict)
+    #: The certificates and keys that mail hosts' ``dane:`` name, by their path on the host.
+    dane_files: Mapping[str, KeyFile] = field(default_factory=dict)
+    #: The certificate each configured MTA serves, as its own config names it (lint DANE002).
+    served: tuple[ServedCertificate, ...] = ()
 
     def reread(self) -> Inputs:
         """The same config and root, with the other files read again (apply, under its
@@ -104,7 +110,11 @@ def _read_lock(loaded: LoadedConfig) -> LockInput:
         return LockInput(exc)
     if data is None:
         return LockInput((path, entries, False))
-    return LockInput((path, entries, True), hashlib.sha256(data).hexdigest())
+    try:
+        tlsa = parse_tlsa_bytes(data)
+    except ValueError as exc:
+        return LockInput(ConfigError([Problem(str(path), "(lock file)", str(exc))]))
+    return LockInput((path, entries, True), hashlib.sha256(data).hexdigest(), tlsa)
 
 
 def _read_key(root: Path, path: str) -> KeyFile:
@@ -133,6 +143,39 @@ def _key_files(loaded: LoadedConfig, root: Path) -> dict[str, KeyFile]:
     return files
 
 
+@dataclass(frozen=True)
+class ServedCertificate:
+    """A certificate an MTA serves: the config file and line naming it, its path, its bytes
+    (None: absent, or unreadable, which is the MTA's business rather than mailauth's)."""
+
+    config: str
+    line: int
+    path: str
+    content: bytes | None
+
+
+def _served(loaded: LoadedConfig, root: Path) -> tuple[ServedCertificate, ...]:
+    """Asked only when a mail host sets ``dane:``: the registry says which targets serve
+    a certificate and where their config names it (Backend.served_certificate)."""
+    if not certificate_paths(loaded):
+        return ()
+
+    def read(path: str) -> bytes | None:
+        try:
+            found = read_under(root, host_path(root, path), label=path)
+        except PlanError:
+            return None
+        return found[0] if found is not None else None
+
+    out: list[ServedCertificate] = []
+    for _, backend, settings in loaded.config.targets.configured():
+        named = backend.served_certificate(settings, read)
+        if named is not None:
+            config, line, path = named
+            out.append(ServedCertificate(config, line, path, read(path)))
+    return tuple(out)
+
+
 def read_inputs(config: Path | LoadedConfig, root: Path | None) -> Inputs:
     """Load ``config`` (unless already loaded) and read every file the run depends on.
 
@@ -147,4 +190,6 @@ def read_inputs(config: Path | LoadedConfig, root: Path | None) -> Inputs:
         lock=_read_lock(loaded),
         spf_cache=load_cache(loaded),
         key_files=_key_files(loaded, where),
+        dane_files={path: _read_key(where, path) for path in certificate_paths(loaded)},
+        served=_served(loaded, where),
     )

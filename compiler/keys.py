@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from mailauth.backends.base import Artifact
 from mailauth.compiler.build import KnownKey, key_path
+from mailauth.compiler.dane import render_tlsa, resolve_tlsa
 from mailauth.compiler.dkimkeys import new_keys, public_key_from_private
 from mailauth.compiler.fsio import UnsafePath, check_path
 from mailauth.compiler.keysafety import unsafe_key
@@ -67,6 +68,8 @@ class KeyPhase:
     new_keys: list[str] = field(default_factory=list)
     # Every key file read, as read (None: absent): what the result depends on, on disk.
     read: dict[Path, bytes | None] = field(default_factory=dict)
+    # Each mail host's published TLSA digests (compiler/dane.py), for the build.
+    tlsa: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -354,15 +357,23 @@ def resolve_keys(
             )  # fmt: skip
             phase.index[ident] = KnownKey(sel.algorithm, sel.key_bits, PENDING_KEY)
 
+    dane = resolve_tlsa(loaded, inputs.dane_files, inputs.lock.tlsa, today)
+    problems += dane.problems
     if problems:
         raise ConfigError(problems)
     _make_keys(pending, phase, new_lock, today, progress, count)
-    if new_lock or lock_present:
+    phase.tlsa = dane.published
+    phase.notes += dane.notes
+    tlsa = render_tlsa(dane.lock) if dane.lock or inputs.lock.tlsa else None
+    if new_lock or lock_present or tlsa is not None:
         phase.artifacts.append(
             (
                 KEYS_TARGET,
                 Artifact(
-                    path=str(lock_file), content=render_lock(new_lock), rooted=False, owned=False
+                    path=str(lock_file),
+                    content=render_lock(new_lock, tlsa),
+                    rooted=False,
+                    owned=False,
                 ),
             )
         )

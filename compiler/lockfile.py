@@ -95,12 +95,13 @@ def _parse(path: Path, data: bytes) -> Lock:
 _COMMENT = "Public DKIM keys written by mailauth. Commit this file; it holds no secret."
 
 
-def render_lock(entries: Lock) -> bytes:
+def render_lock(entries: Lock, tlsa: str | None = None) -> bytes:
     """Stable JSON: sorted by domain then selector, so the file only changes with the keys.
 
     The text is ``json.dumps(doc, indent=2)`` of ``{"version", "comment", "keys": [...]}``,
     written out here: with ``indent`` the json module falls back to its pure-Python encoder,
-    which costs seconds for tens of thousands of keys.
+    which costs seconds for tens of thousands of keys. ``tlsa``: the published TLSA
+    digests' list as compiler/dane.py renders it, written after the keys when given.
     """
     quote = json.encoder.encode_basestring_ascii  # what json.dumps does to each string
     items = []
@@ -120,7 +121,9 @@ def render_lock(entries: Lock) -> bytes:
         ]
         items.append("    {\n" + ",\n".join(lines) + "\n    }")
     keys = "[\n" + ",\n".join(items) + "\n  ]" if items else "[]"
+    tail = f',\n  "tlsa": {tlsa}' if tlsa is not None else ""
     text = (
-        f'{{\n  "version": {LOCK_VERSION},\n  "comment": {quote(_COMMENT)},\n  "keys": {keys}\n}}\n'
+        f'{{\n  "version": {LOCK_VERSION},\n  "comment": {quote(_COMMENT)},\n  "keys": {keys}'
+        f"{tail}\n}}\n"
     )
     return text.encode()

@@ -14,7 +14,7 @@ from mailauth.schema.rrtypes import OTHER_ORDER, SORT_ORDER
 
 #: Why a record is in a zone: the closed set every zone renderer must place (bind.py's
 #: SECTIONS; tests/test_targets_registry.py checks each renderer handles each one).
-RecordPurpose = Literal["ns", "mx", "host", "spf", "dkim", "dmarc", "extra"]
+RecordPurpose = Literal["ns", "mx", "host", "spf", "dkim", "dmarc", "extra", "dane"]
 RECORD_PURPOSES: tuple[RecordPurpose, ...] = get_args(RecordPurpose)
 
 
@@ -133,6 +133,7 @@ class MailModel:
     notes: tuple[str, ...] = field(default=())
     milters: tuple[Milter, ...] = field(default=())
     mail_hosts: tuple[str, ...] = field(default=())
+    dane_outbound: bool = False  # a mail host asks Postfix for outbound DANE (RFC 7672)
 
     def zone(self, name: str) -> ZoneModel:
         for zone in self.zones:
