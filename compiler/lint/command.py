@@ -232,7 +232,10 @@ def lint_file(
     try:
         cache = inputs.spf_cache.answers()
         lock = inputs.lock.entries
-        return lint(inputs.loaded, model, keys, lock=lock, cache=cache, live=live), []
+        report = lint(
+            inputs.loaded, model, keys, lock=lock, cache=cache, live=live, served=inputs.served
+        )
+        return report, []
     except ConfigError as exc:  # an unreadable lock or SPF cache file
         return Report(), exc.problems
 

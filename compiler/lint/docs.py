@@ -12,6 +12,7 @@ _GROUPS = (
     ("DKIM", "DKIM (RFC 6376, RFC 8301, RFC 8463)"),
     ("DMARC", "DMARC (RFC 9989, compatible with RFC 7489)"),
     ("XREF", "Cross-checks"),
+    ("DANE", "DANE for SMTP (RFC 7672, RFC 7671)"),
     ("LINT", "The linter's own bookkeeping"),
 )
 

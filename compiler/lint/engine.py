@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mailauth.compiler.build import KnownKey
+from mailauth.compiler.inputs import ServedCertificate
 from mailauth.compiler.lint.inventory import Inventory, build_inventory
 from mailauth.compiler.lint.rules import RULES, Severity
 from mailauth.compiler.lockfile import Lock
@@ -126,6 +127,7 @@ class Context:
     inventory: Inventory
     view: DnsView
     live: LiveView | None = None
+    served: Sequence[ServedCertificate] = ()  # the certificates the MTA serves (DANE002)
     findings: list[Finding] = field(default_factory=list)
     budgets: list[Budget] = field(default_factory=list)
     # The findings reported so far, for dropping repeats without a scan of the list.
@@ -196,10 +198,13 @@ def lint(
     lock: Lock,
     cache: Answers,
     live: LiveView | None = None,
+    served: Sequence[ServedCertificate] = (),
 ) -> Report:
     """Every rule on ``model`` (built from ``loaded``, with the ``lock`` and SPF ``cache``
-    read by compiler/inputs.py); ``live`` adds real DNS (--resolve)."""
+    read by compiler/inputs.py); ``live`` adds real DNS (--resolve); ``served``: the
+    certificates the MTA serves, as inputs.py read them."""
     from mailauth.compiler.lint import (
+        check_dane,
         check_dkim,
         check_dmarc,
         check_limits,
@@ -219,8 +224,9 @@ def lint(
         inventory=inventory,
         view=ChainView(sources),
         live=live,
+        served=served,
     )
-    for module in (check_spf, check_dkim, check_dmarc, check_xref, check_limits):
+    for module in (check_spf, check_dkim, check_dmarc, check_xref, check_limits, check_dane):
         module.check(ctx)
     findings = apply_silences(ctx)
     order = {sev: i for i, sev in enumerate(("error", "warning", "info"))}

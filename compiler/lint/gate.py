@@ -25,7 +25,7 @@ def policy_gate(
     """
     loaded = inputs.loaded
     cache = inputs.spf_cache.answers()
-    report = lint(loaded, model, keys, lock=inputs.lock.entries, cache=cache)
+    report = lint(loaded, model, keys, lock=inputs.lock.entries, cache=cache, served=inputs.served)
     if strict:
         report = report.strict()
     if report.errors:
