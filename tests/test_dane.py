@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -31,7 +31,7 @@ NEXT = "c5158780f31b3801159f8955fd17ca79c5d0348cda2ca2df646e5eec1cc14141"
 
 def make_cert(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, name: str) -> bytes:
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -234,7 +234,7 @@ def test_outbound_dane_settings_come_and_go(tmp_path: Path) -> None:
     assert "smtp_dns_support_level = dnssec\n" in main
     assert "smtpd_tls_cert_file = /etc/ssl/mail/mail.example.org.pem\n" in main
     assert "smtp_tls_security_level = may" not in main
-    noon = datetime(2026, 1, 18, 12, tzinfo=timezone.utc)
+    noon = datetime(2026, 1, 18, 12, tzinfo=UTC)
     assert driver.apply(driver.open_job(config, root, None), lambda _: True, noon) is not None
     assert (root / "etc/postfix/main.cf").read_text() == main
     config.write_text(config.read_text().replace("      outbound: true\n", ""))
