@@ -14,9 +14,10 @@ does not need a file is not stopped by it, and errors show in the order they alw
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from mailauth.compiler.build import key_path
 from mailauth.compiler.dane import TlsaEntry, certificate_paths, parse_tlsa_bytes
@@ -131,6 +132,51 @@ def _read_key(root: Path, path: str) -> KeyFile:
     return KeyFile(where, read[0], path_facts(root, where))
 
 
+_MAX_LINKS = 40  # as Linux's limit on symlinks followed in one lookup
+
+
+def resolve_in_root(root: Path, path: str) -> str:
+    """``path`` with its symlinks resolved as the mail host resolves them, ``root`` standing
+    for its ``/``: an absolute link target is looked up under ``root`` again, and ``..``
+    stops at ``root``, so the result never leaves it (a chroot's rule). Certificates are
+    usually links (certbot's ``live/`` into ``archive/``); the file at the end is then read
+    as any other (read_under: no symlink, a regular file). Raises PlanError on a loop."""
+    parts = list(PurePosixPath(path).parts[1:])
+    done: list[str] = []
+    hops = 0
+    while parts:
+        part = parts.pop(0)
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if done:
+                done.pop()
+            continue
+        here = root.joinpath(*done, part)
+        if not here.is_symlink():
+            done.append(part)
+            continue
+        hops += 1
+        if hops > _MAX_LINKS:
+            raise PlanError(f"{path}: too many levels of symbolic links")
+        target = PurePosixPath(os.readlink(here))
+        if target.is_absolute():
+            done = []
+            parts = [*target.parts[1:], *parts]
+        else:
+            parts = [*target.parts, *parts]
+    return "/" + "/".join(done)
+
+
+def _read_linked(root: Path, path: str) -> KeyFile:
+    """A certificate or public key file, through the host's symlinks (resolve_in_root)."""
+    try:
+        return _read_key(root, resolve_in_root(root, path))
+    except (PlanError, OSError) as exc:
+        error = exc if isinstance(exc, PlanError) else PlanError(f"{path}: cannot read ({exc})")
+        return KeyFile(None, error)
+
+
 def _key_files(loaded: LoadedConfig, root: Path) -> dict[str, KeyFile]:
     config = loaded.config
     files: dict[str, KeyFile] = {}
@@ -162,8 +208,8 @@ def _served(loaded: LoadedConfig, root: Path) -> tuple[ServedCertificate, ...]:
 
     def read(path: str) -> bytes | None:
         try:
-            found = read_under(root, host_path(root, path), label=path)
-        except PlanError:
+            found = read_under(root, host_path(root, resolve_in_root(root, path)), label=path)
+        except (PlanError, OSError):
             return None
         return found[0] if found is not None else None
 
@@ -190,6 +236,6 @@ def read_inputs(config: Path | LoadedConfig, root: Path | None) -> Inputs:
         lock=_read_lock(loaded),
         spf_cache=load_cache(loaded),
         key_files=_key_files(loaded, where),
-        dane_files={path: _read_key(where, path) for path in certificate_paths(loaded)},
+        dane_files={path: _read_linked(where, path) for path in certificate_paths(loaded)},
         served=_served(loaded, where),
     )

@@ -280,3 +280,47 @@ def test_served_certificate_not_matching_is_an_error_at_main_cf_line(tmp_path: P
     assert spki_sha256(other) in message
     with pytest.raises(ConfigError, match="DANE002"):
         planned(config, root)
+
+
+# ----------------------------------------------------------------------------- the root
+
+
+def test_certificate_links_resolve_inside_the_root(tmp_path: Path) -> None:
+    """certbot's layout: an absolute link to live/, a relative one into archive/; both are
+    followed as on the host, with the root as /, and main.cf's path the same way."""
+    config, root = stage(tmp_path)
+    archive = root / "etc/letsencrypt/archive/mail"
+    archive.mkdir(parents=True)
+    shutil.move(root / "etc/ssl/mail/mail.example.org.pem", archive / "cert1.pem")
+    live = root / "etc/letsencrypt/live/mail"
+    live.mkdir(parents=True)
+    (live / "cert.pem").symlink_to("../../archive/mail/cert1.pem")
+    (root / "etc/ssl/mail/mail.example.org.pem").symlink_to("/etc/letsencrypt/live/mail/cert.pem")
+    assert tlsa_lines(planned(config, root))[0] == CURRENT
+    assert [f for f in findings(config, root) if f[0].startswith("DANE")] == []
+
+
+def test_a_link_never_leads_out_of_the_root(tmp_path: Path) -> None:
+    """`..` stops at the root and an absolute target is looked up under it: a link aimed
+    at this machine's own files finds nothing there."""
+    config, root = stage(tmp_path, lock=False)
+    cert = root / "etc/ssl/mail/mail.example.org.pem"
+    cert.unlink()
+    outside = tmp_path / "outside.pem"
+    shutil.copyfile(GOLDEN / "before/etc/ssl/mail/mail.example.org.pem", outside)
+    cert.symlink_to("../../../../../../../../.." + str(outside))
+    with pytest.raises(ConfigError, match="does not exist under the root"):
+        planned(config, root)
+    cert.unlink()
+    cert.symlink_to(str(outside))
+    with pytest.raises(ConfigError, match="does not exist under the root"):
+        planned(config, root)
+
+
+def test_a_link_loop_is_a_positioned_error(tmp_path: Path) -> None:
+    config, root = stage(tmp_path)
+    cert = root / "etc/ssl/mail/mail.example.org.pem"
+    cert.unlink()
+    cert.symlink_to("mail.example.org.pem")
+    with pytest.raises(ConfigError, match=r"dane\.certificate: .*too many levels"):
+        planned(config, root)
