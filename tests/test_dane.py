@@ -324,3 +324,28 @@ def test_a_link_loop_is_a_positioned_error(tmp_path: Path) -> None:
     cert.symlink_to("mail.example.org.pem")
     with pytest.raises(ConfigError, match=r"dane\.certificate: .*too many levels"):
         planned(config, root)
+
+
+def test_octodns_source_publishes_the_tlsa_from_the_lock(tmp_path: Path) -> None:
+    """The octodns source on a machine without the certificates (a CI runner): the TLSA
+    records come from mailauth.lock, in octodns's TLSA layout."""
+    from octodns.zone import Zone
+
+    from mailauth.compiler.octodns_source import MailauthSource
+
+    config, root = stage(tmp_path)
+    files = planned(config, root)
+    lock = config.parent / "mailauth.lock"
+    lock.write_bytes(files[str(config.parent.resolve() / "mailauth.lock")])
+    source = MailauthSource("mailauth", str(config), root=str(tmp_path / "elsewhere"))
+    zone = Zone("example.org.", [])
+    source.populate(zone)
+    (tlsa,) = [r for r in zone.records if r._type == "TLSA"]
+    assert tlsa.name == "_25._tcp.mail"
+    values = {
+        (v.certificate_usage, v.selector, v.matching_type, v.certificate_association_data)
+        for v in tlsa.values
+    }
+    # The digest removed on 2026-01-17 has left by the time this runs (the real today).
+    assert values == {(3, 1, 1, CURRENT), (3, 1, 1, NEXT)}
+    assert not (tmp_path / "elsewhere").exists()
