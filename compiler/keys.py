@@ -357,7 +357,7 @@ def resolve_keys(
             )  # fmt: skip
             phase.index[ident] = KnownKey(sel.algorithm, sel.key_bits, PENDING_KEY)
 
-    dane = resolve_tlsa(loaded, inputs.dane_files, inputs.lock.tlsa, today)
+    dane = resolve_tlsa(loaded, inputs.dane_files, inputs.lock.tlsa, today, lenient=lenient)
     problems += dane.problems
     if problems:
         raise ConfigError(problems)

@@ -349,3 +349,12 @@ def test_octodns_source_publishes_the_tlsa_from_the_lock(tmp_path: Path) -> None
     # The digest removed on 2026-01-17 has left by the time this runs (the real today).
     assert values == {(3, 1, 1, CURRENT), (3, 1, 1, NEXT)}
     assert not (tmp_path / "elsewhere").exists()
+
+
+def test_validate_does_not_need_the_certificates(tmp_path: Path) -> None:
+    """validate judges the file: a certificate missing on this machine is not its fault."""
+    config, root = stage(tmp_path, lock=False)
+    shutil.rmtree(root / "etc/ssl")
+    driver.model_for(driver.open_job(config, root, None), TODAY, lenient=True)
+    with pytest.raises(ConfigError, match="does not exist under the root"):
+        driver.model_for(driver.open_job(config, root, None), TODAY)
