@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
+from mailauth.schema import names, strings
 from mailauth.schema.errors import Problem
 from mailauth.schema.names import longest_suffix
 from mailauth.schema.validate import LoadedConfig, dotted
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 #: DANE-EE, SubjectPublicKeyInfo, SHA-256 (RFC 7672 section 3.1.1).
 TLSA_PARAMS = "3 1 1"
 SMTP_PORT = 25
+MAX_TTL = 2_147_483_647  # RFC 2181 section 8
 
 
 def tlsa_owner(host: str) -> str:
@@ -149,6 +151,15 @@ def parse_tlsa(doc: object) -> tuple[TlsaEntry, ...]:
                 date.fromisoformat(removed)
         except ValueError:
             raise ValueError(f"tlsa[{index}]: a date is not YYYY-MM-DD") from None
+        # The lock is input like mailauth.yaml: the host becomes a zone's owner name, the
+        # file a path under the root, so each passes the same check as there.
+        try:
+            names.domain_name(item["host"])
+            strings.host_path(item["file"])
+        except ValueError as exc:
+            raise ValueError(f"tlsa[{index}]: {exc}") from None
+        if not 0 <= ttl <= MAX_TTL:
+            raise ValueError(f"tlsa[{index}]: ttl must be 0-{MAX_TTL} seconds")
         out.append(TlsaEntry(item["host"], digest, item["file"], item["published"], removed, ttl))
     return tuple(out)
 

@@ -358,3 +358,27 @@ def test_validate_does_not_need_the_certificates(tmp_path: Path) -> None:
     driver.model_for(driver.open_job(config, root, None), TODAY, lenient=True)
     with pytest.raises(ConfigError, match="does not exist under the root"):
         driver.model_for(driver.open_job(config, root, None), TODAY)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("host", "mail.example.org.\n@ IN NS evil.example.", "not a valid domain name"),
+        ("file", "../../etc/shadow", "absolute path"),
+        ("ttl", 2**40, "ttl must be"),
+        ("digest", "G" * 64, "wrong type"),
+        ("removed", "yesterday", "YYYY-MM-DD"),
+    ],
+)
+def test_hostile_lock_entries_are_refused(
+    tmp_path: Path, field: str, value: object, message: str
+) -> None:
+    """mailauth.lock is input too: its TLSA host becomes an owner name in the zone."""
+    config, root = stage(tmp_path)
+    lock = config.parent / "mailauth.lock"
+    doc = json.loads(lock.read_text())
+    doc["tlsa"][1][field] = value
+    lock.write_text(json.dumps(doc))
+    with pytest.raises(ConfigError, match=rf"tlsa\[1\]: .*{message}"):
+        planned(config, root)
+    assert "evil" not in "".join(p.read_text() for p in root.rglob("zone.*"))
