@@ -255,6 +255,15 @@ class Backend(Generic[SettingsT]):
         """The milter this target runs, for the MTA to connect (see ``milter_role``)."""
         return None
 
+    def served_certificate(
+        self, target: SettingsT, read: Callable[[str], bytes | None]
+    ) -> tuple[str, int, str] | None:
+        """The TLS certificate this target serves mail with, as its config on the host
+        names it: (config file, line, certificate path); None when it serves none. ``read``
+        gives a host file's bytes under --root (None: absent). Only compiler/inputs.py
+        calls it, so that DANE's lint compares the TLSA records with what is served."""
+        return None
+
     def check(self, target: SettingsT, ctx: BuildContext) -> Iterable[Problem]:
         """What this target cannot do with the config, positioned; run after the milter
         chain is built, so ``ctx.milters`` is complete."""

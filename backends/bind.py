@@ -109,6 +109,7 @@ SECTIONS: dict[RecordPurpose, str] = {
     "tlsrpt": "TLS reporting (RFC 8460)",
     "bimi": "BIMI (brand logo)",
     "mta-sts": "MTA-STS (RFC 8461)",
+    "dane": "DANE TLSA (RFC 7672)",
 }
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import posixpath
 import shlex
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, model_validator
@@ -39,6 +39,7 @@ from mailauth.backends.postfix_maincf import (
     decode_main_cf,
     encode_main_cf,
     get_parameters,
+    parameter_line,
     remove_parameters,
     set_parameters,
 )
@@ -207,6 +208,10 @@ def milter_settings(model: MailModel, target: PostfixTarget) -> dict[str, str | 
                 # The signer verifies, and never signs, mail under this name; only the
                 # submission services override it in master.cf (see dkimpy_milter.py).
                 settings["milter_macro_daemon_name"] = milter.inbound_daemon_name
+    if model.dane_outbound:
+        # RFC 7672 DANE on outbound SMTP: only DNSSEC-validated TLSA records count.
+        settings["smtp_tls_security_level"] = "dane"
+        settings["smtp_dns_support_level"] = "dnssec"
     settings.update(target.parameters)
     return settings
 
@@ -443,6 +448,25 @@ class PostfixBackend(Backend[PostfixTarget]):
                 postfix_address(milter, target)
             except MilterAddressError as exc:
                 yield ctx.problem(("targets", name, "socket"), str(exc))
+
+    def served_certificate(
+        self, target: PostfixTarget, read: Callable[[str], bytes | None]
+    ) -> tuple[str, int, str] | None:
+        """main.cf's ``smtpd_tls_cert_file`` (edit mode: the host's main.cf is known)."""
+        if target.mode != "edit":
+            return None
+        data = read(target.main_cf)
+        if data is None:
+            return None
+        text = decode_main_cf(data)
+        try:
+            path = get_parameters(text).get("smtpd_tls_cert_file")
+            line = parameter_line(text, "smtpd_tls_cert_file")
+        except ValueError:
+            return None  # the plan names the bad line
+        if not path or line is None or not path.startswith("/"):
+            return None
+        return target.main_cf, line, path
 
     def render(self, model: MailModel, target: PostfixTarget) -> Sequence[Artifact]:
         entries = milter_entries(model, target)

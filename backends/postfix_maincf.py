@@ -196,6 +196,13 @@ def get_parameters(text: str) -> dict[str, str]:
     return {definition.name: definition.value for definition in definitions}
 
 
+def parameter_line(text: str, name: str) -> int | None:
+    """The line number (from 1) where the effective definition of ``name`` starts."""
+    _lines, definitions = _parse(text)
+    found = [d for d in definitions if d.name == name]
+    return found[-1].lines[0] + 1 if found else None
+
+
 def set_parameters(text: str, params: Mapping[str, str]) -> str:
     """Return main.cf text in which each of ``params`` is defined exactly once, as given.
 

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from mailauth.backends.base import Backend, BuildContext, MilterRole
+from mailauth.compiler.dane import tlsa_owner, tlsa_value
 from mailauth.compiler.dmarc_reports import REPORT_RECORD, report_authorizations
 from mailauth.compiler.model import (
     DkimKey,
@@ -162,12 +163,17 @@ def _check_conflicts(zone: ZoneModel, problems: list[Problem], where: str, field
 
 
 def build_model(
-    loaded: LoadedConfig, keys: KeyIndex | None = None, spf_cache: SpfCache = NO_CACHE
+    loaded: LoadedConfig,
+    keys: KeyIndex | None = None,
+    spf_cache: SpfCache = NO_CACHE,
+    tlsa: Mapping[str, tuple[str, ...]] | None = None,
 ) -> MailModel:
     """Resolve the config into records and keys; raises ConfigError on cross-field problems.
 
     Pure: everything it needs from disk (public keys, the SPF cache) comes in as read by
     compiler/inputs.py, so building twice gives the same model and touches no file.
+    ``tlsa``: each mail host's published TLSA digests, as the key phase decided them
+    (compiler/dane.py).
     """
     config: Config = loaded.config
     source = loaded.source
@@ -223,6 +229,11 @@ def build_model(
     for owner in report_authorizations([(d.name, d.dmarc) for d in domains], list(builders)):
         builder_for(owner).add(owner, "TXT", REPORT_RECORD, None, "dmarc")
 
+    for host_name, digests in sorted((tlsa or {}).items()):
+        for digest in digests:
+            owner = tlsa_owner(host_name)
+            builder_for(host_name).add(owner, "TLSA", tlsa_value(digest), None, "dane")
+
     zone_index = {z.name: i for i, z in enumerate(config.zones)}
     zones = tuple(
         dataclasses.replace(builders[name].finish(), index=zone_index.get(name))
@@ -246,6 +257,7 @@ def build_model(
         notes=tuple(notes),
         milters=milters,
         mail_hosts=tuple(h.name for h in config.mail_hosts),
+        dane_outbound=any(h.dane is not None and h.dane.outbound for h in config.mail_hosts),
     )
 
 

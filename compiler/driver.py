@@ -141,7 +141,7 @@ def prepare(
         progress=progress,
         count=count,
     )
-    model = build_model(job.loaded, keys.index, job.inputs.spf_cache)
+    model = build_model(job.loaded, keys.index, job.inputs.spf_cache, keys.tlsa)
     return model, keys
 
 

@@ -14,17 +14,19 @@ does not need a file is not stopped by it, and errors show in the order they alw
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from mailauth.compiler.build import key_path
+from mailauth.compiler.dane import TlsaEntry, certificate_paths, parse_tlsa_bytes
 from mailauth.compiler.keysafety import Node, path_facts
 from mailauth.compiler.lockfile import Lock, read_lock_file
 from mailauth.compiler.mta_sts import read_applied
 from mailauth.compiler.plan import PlanError, host_path, read_under
 from mailauth.compiler.spf.cache import SpfCache, load_cache
-from mailauth.schema.errors import ConfigError
+from mailauth.schema.errors import ConfigError, Problem
 from mailauth.schema.validate import LoadedConfig, load_config
 
 
@@ -50,6 +52,7 @@ class LockInput:
 
     found: tuple[Path, Lock, bool] | ConfigError
     sha256: str | None = None  # of the bytes read, for the plan checksum; None: no lock file
+    tlsa: tuple[TlsaEntry, ...] = ()  # the published TLSA digests it records (compiler/dane.py)
 
     def _get(self) -> tuple[Path, Lock, bool]:
         if isinstance(self.found, ConfigError):
@@ -92,6 +95,10 @@ class Inputs:
     written: LoadedConfig | None = None
     #: Each domain's MTA-STS policy file as applied (compiler/mta_sts.read_applied), for lint.
     mta_sts_applied: Mapping[str, bytes | None] = field(default_factory=dict)
+    #: The certificates and keys that mail hosts' ``dane:`` name, by their path on the host.
+    dane_files: Mapping[str, KeyFile] = field(default_factory=dict)
+    #: The certificate each configured MTA serves, as its own config names it (lint DANE002).
+    served: tuple[ServedCertificate, ...] = ()
 
     def reread(self) -> Inputs:
         """The same config and root, with the other files read again (apply, under its
@@ -109,7 +116,11 @@ def _read_lock(loaded: LoadedConfig) -> LockInput:
         return LockInput(exc)
     if data is None:
         return LockInput((path, entries, False))
-    return LockInput((path, entries, True), hashlib.sha256(data).hexdigest())
+    try:
+        tlsa = parse_tlsa_bytes(data)
+    except ValueError as exc:
+        return LockInput(ConfigError([Problem(str(path), "(lock file)", str(exc))]))
+    return LockInput((path, entries, True), hashlib.sha256(data).hexdigest(), tlsa)
 
 
 def _with_rotation(loaded: LoadedConfig, lock: LockInput) -> tuple[LoadedConfig, LockInput]:
@@ -140,6 +151,51 @@ def _read_key(root: Path, path: str) -> KeyFile:
     return KeyFile(where, read[0], path_facts(root, where))
 
 
+_MAX_LINKS = 40  # as Linux's limit on symlinks followed in one lookup
+
+
+def resolve_in_root(root: Path, path: str) -> str:
+    """``path`` with its symlinks resolved as the mail host resolves them, ``root`` standing
+    for its ``/``: an absolute link target is looked up under ``root`` again, and ``..``
+    stops at ``root``, so the result never leaves it (a chroot's rule). Certificates are
+    usually links (certbot's ``live/`` into ``archive/``); the file at the end is then read
+    as any other (read_under: no symlink, a regular file). Raises PlanError on a loop."""
+    parts = list(PurePosixPath(path).parts[1:])
+    done: list[str] = []
+    hops = 0
+    while parts:
+        part = parts.pop(0)
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if done:
+                done.pop()
+            continue
+        here = root.joinpath(*done, part)
+        if not here.is_symlink():
+            done.append(part)
+            continue
+        hops += 1
+        if hops > _MAX_LINKS:
+            raise PlanError(f"{path}: too many levels of symbolic links")
+        target = PurePosixPath(os.readlink(here))
+        if target.is_absolute():
+            done = []
+            parts = [*target.parts[1:], *parts]
+        else:
+            parts = [*target.parts, *parts]
+    return "/" + "/".join(done)
+
+
+def _read_linked(root: Path, path: str) -> KeyFile:
+    """A certificate or public key file, through the host's symlinks (resolve_in_root)."""
+    try:
+        return _read_key(root, resolve_in_root(root, path))
+    except (PlanError, OSError) as exc:
+        error = exc if isinstance(exc, PlanError) else PlanError(f"{path}: cannot read ({exc})")
+        return KeyFile(None, error)
+
+
 def _key_files(loaded: LoadedConfig, root: Path) -> dict[str, KeyFile]:
     config = loaded.config
     files: dict[str, KeyFile] = {}
@@ -163,6 +219,39 @@ def _removed_key_files(loaded: LoadedConfig, lock: LockInput, root: Path) -> dic
     }
 
 
+@dataclass(frozen=True)
+class ServedCertificate:
+    """A certificate an MTA serves: the config file and line naming it, its path, its bytes
+    (None: absent, or unreadable, which is the MTA's business rather than mailauth's)."""
+
+    config: str
+    line: int
+    path: str
+    content: bytes | None
+
+
+def _served(loaded: LoadedConfig, root: Path) -> tuple[ServedCertificate, ...]:
+    """Asked only when a mail host sets ``dane:``: the registry says which targets serve
+    a certificate and where their config names it (Backend.served_certificate)."""
+    if not certificate_paths(loaded):
+        return ()
+
+    def read(path: str) -> bytes | None:
+        try:
+            found = read_under(root, host_path(root, resolve_in_root(root, path)), label=path)
+        except (PlanError, OSError):
+            return None
+        return found[0] if found is not None else None
+
+    out: list[ServedCertificate] = []
+    for _, backend, settings in loaded.config.targets.configured():
+        named = backend.served_certificate(settings, read)
+        if named is not None:
+            config, line, path = named
+            out.append(ServedCertificate(config, line, path, read(path)))
+    return tuple(out)
+
+
 def read_inputs(config: Path | LoadedConfig, root: Path | None) -> Inputs:
     """Load ``config`` (unless already loaded) and read every file the run depends on.
 
@@ -182,4 +271,6 @@ def read_inputs(config: Path | LoadedConfig, root: Path | None) -> Inputs:
         spf_cache=load_cache(loaded),
         key_files={**_removed_key_files(loaded, lock, where), **_key_files(loaded, where)},
         mta_sts_applied=read_applied(loaded, where),
+        dane_files={path: _read_linked(where, path) for path in certificate_paths(loaded)},
+        served=_served(loaded, where),
     )

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from mailauth.backends.base import Artifact
 from mailauth.compiler.build import KnownKey, key_path
+from mailauth.compiler.dane import render_tlsa, resolve_tlsa
 from mailauth.compiler.dkimkeys import new_keys, public_key_from_private
 from mailauth.compiler.fsio import UnsafePath, check_path
 from mailauth.compiler.keysafety import unsafe_key
@@ -71,6 +72,8 @@ class KeyPhase:
     read: dict[Path, bytes | None] = field(default_factory=dict)
     # Private keys of keys removed by rotation, to delete once archived (rotation/archive.py).
     deletes: list[tuple[str, bytes]] = field(default_factory=list)
+    # Each mail host's published TLSA digests (compiler/dane.py), for the build.
+    tlsa: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -360,17 +363,25 @@ def resolve_keys(
             )  # fmt: skip
             phase.index[ident] = KnownKey(sel.algorithm, sel.key_bits, PENDING_KEY)
 
+    dane = resolve_tlsa(loaded, inputs.dane_files, inputs.lock.tlsa, today, lenient=lenient)
+    problems += dane.problems
     if problems:
         raise ConfigError(problems)
     _make_keys(pending, phase, new_lock, today, progress, count)
     keep_rotation(lock, new_lock, phase.index)
     archive_removed(inputs, phase, ownership.owner, ownership.group)
-    if new_lock or lock_present:
+    phase.tlsa = dane.published
+    phase.notes += dane.notes
+    tlsa = render_tlsa(dane.lock) if dane.lock or inputs.lock.tlsa else None
+    if new_lock or lock_present or tlsa is not None:
         phase.artifacts.append(
             (
                 KEYS_TARGET,
                 Artifact(
-                    path=str(lock_file), content=render_lock(new_lock), rooted=False, owned=False
+                    path=str(lock_file),
+                    content=render_lock(new_lock, tlsa),
+                    rooted=False,
+                    owned=False,
                 ),
             )
         )

@@ -196,12 +196,13 @@ def _add(path: Path, entries: Lock, entry: LockEntry, where: str) -> None:
 _COMMENT = "Public DKIM keys written by mailauth. Commit this file; it holds no secret."
 
 
-def render_lock(entries: Lock) -> bytes:
+def render_lock(entries: Lock, tlsa: str | None = None) -> bytes:
     """Stable JSON: sorted by domain then selector, so the file only changes with the keys.
 
     The text is ``json.dumps(doc, indent=2)`` of ``{"version", "comment", "keys": [...]}``,
     written out here: with ``indent`` the json module falls back to its pure-Python encoder,
-    which costs seconds for tens of thousands of keys.
+    which costs seconds for tens of thousands of keys. ``tlsa``: the published TLSA
+    digests' list as compiler/dane.py renders it, written after the keys when given.
     """
     quote = json.encoder.encode_basestring_ascii  # what json.dumps does to each string
 
@@ -238,9 +239,10 @@ def render_lock(entries: Lock) -> bytes:
         items.append(item(fields))
     keys = "[\n" + ",\n".join(items) + "\n  ]" if items else "[]"
     removed = ',\n  "removed": [\n' + ",\n".join(gone) + "\n  ]" if gone else ""
+    tail = f',\n  "tlsa": {tlsa}' if tlsa is not None else ""
     text = (
         f'{{\n  "version": {LOCK_VERSION},\n  "comment": {quote(_COMMENT)},\n  "keys": {keys}'
-        f"{removed}\n}}\n"
+        f"{removed}{tail}\n}}\n"
     )
     return text.encode()
 

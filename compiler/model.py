@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # compiler/mta_sts.py reads the schema, which imports the bac
 #: Why a record is in a zone: the closed set every zone renderer must place (bind.py's
 #: SECTIONS; tests/test_targets_registry.py checks each renderer handles each one).
 RecordPurpose = Literal[
-    "ns", "mx", "host", "spf", "dkim", "dmarc", "extra", "tlsrpt", "bimi", "mta-sts"
+    "ns", "mx", "host", "spf", "dkim", "dmarc", "extra", "tlsrpt", "bimi", "mta-sts", "dane"
 ]
 RECORD_PURPOSES: tuple[RecordPurpose, ...] = get_args(RecordPurpose)
 
@@ -141,6 +141,7 @@ class MailModel:
     notes: tuple[str, ...] = field(default=())
     milters: tuple[Milter, ...] = field(default=())
     mail_hosts: tuple[str, ...] = field(default=())
+    dane_outbound: bool = False  # a mail host asks Postfix for outbound DANE (RFC 7672)
 
     def zone(self, name: str) -> ZoneModel:
         for zone in self.zones:

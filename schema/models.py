@@ -26,6 +26,7 @@ from pydantic import (
 from mailauth.backends import REGISTRY, Backend, platforms
 from mailauth.schema import names, strings
 from mailauth.schema.bimi import Bimi
+from mailauth.schema.dane import Dane
 from mailauth.schema.mta_sts import MtaSts
 from mailauth.schema.rrtypes import EXTRA_TYPES, TYPES
 from mailauth.schema.targets import KeyStore, State
@@ -376,6 +377,11 @@ class MailHost(StrictModel):
         description="its IPv6 addresses: AAAA records, written when a zone of `zones` holds its "
         "name; default none",
     )
+    dane: Dane | None = Field(
+        default=None,
+        description="DANE for SMTP (RFC 7672): TLSA records for its port 25, from the "
+        "certificate it serves; null: none",
+    )
 
 
 class Soa(StrictModel):
@@ -471,6 +477,11 @@ class Zone(StrictModel):
         default=None,
         description="include mode: the hand-kept zone file that $INCLUDEs the fragment, "
         "checked but never edited (use serial_file instead to bump its serial)",
+    )
+    dnssec: bool = Field(
+        default=False,
+        description="the zone is signed with DNSSEC where it is served (mailauth does not sign "
+        "it); TLSA records in an unsigned zone are ignored by receivers (lint DANE001)",
     )
 
     @field_validator("serial_file", "zone_file")

@@ -243,6 +243,7 @@ def lint_file(
             live=live,
             now=now,
             mta_sts_applied=applied,
+            served=inputs.served,
         )
         return report, []
     except ConfigError as exc:  # an unreadable lock or SPF cache file

@@ -15,6 +15,7 @@ _GROUPS = (
     ("XREF", "Cross-checks"),
     ("TLS", "TLS reporting (RFC 8460)"),
     ("BIMI", "BIMI (brand indicators)"),
+    ("DANE", "DANE for SMTP (RFC 7672, RFC 7671)"),
     ("LINT", "The linter's own bookkeeping"),
 )
 

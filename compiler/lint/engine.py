@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from mailauth.compiler.build import KnownKey
+from mailauth.compiler.inputs import ServedCertificate
 from mailauth.compiler.lint.inventory import Inventory, build_inventory
 from mailauth.compiler.lint.rules import RULES, Severity
 from mailauth.compiler.lockfile import Lock
@@ -132,6 +133,7 @@ class Context:
     now: datetime | None = None
     #: Each domain's MTA-STS policy file as applied (compiler/mta_sts.read_applied).
     mta_sts_applied: Mapping[str, bytes | None] = field(default_factory=dict)
+    served: Sequence[ServedCertificate] = ()  # the certificates the MTA serves (DANE002)
     findings: list[Finding] = field(default_factory=list)
     budgets: list[Budget] = field(default_factory=list)
     # The findings reported so far, for dropping repeats without a scan of the list.
@@ -204,11 +206,14 @@ def lint(
     live: LiveView | None = None,
     now: datetime | None = None,
     mta_sts_applied: Mapping[str, bytes | None] | None = None,
+    served: Sequence[ServedCertificate] = (),
 ) -> Report:
     """Every rule on ``model`` (built from ``loaded``, with the ``lock`` and SPF ``cache``
-    read by compiler/inputs.py); ``live`` adds real DNS (--resolve)."""
+    read by compiler/inputs.py); ``live`` adds real DNS (--resolve); ``served``: the
+    certificates the MTA serves, as inputs.py read them."""
     from mailauth.compiler.lint import (
         check_bimi,
+        check_dane,
         check_dkim,
         check_dmarc,
         check_limits,
@@ -232,8 +237,17 @@ def lint(
         live=live,
         now=now,
         mta_sts_applied=mta_sts_applied or {},
+        served=served,
     )
-    for module in (check_spf, check_dkim, check_dmarc, check_xref, check_limits, check_mta_sts):
+    for module in (
+        check_spf,
+        check_dkim,
+        check_dmarc,
+        check_xref,
+        check_limits,
+        check_mta_sts,
+        check_dane,
+    ):
         module.check(ctx)
     for module in (check_tlsrpt, check_bimi):
         module.check(ctx)

@@ -32,6 +32,7 @@ def policy_gate(
         lock=inputs.lock.entries,
         cache=cache,
         mta_sts_applied=inputs.mta_sts_applied,
+        served=inputs.served,
     )
     if strict:
         report = report.strict()

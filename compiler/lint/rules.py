@@ -500,6 +500,22 @@ _RULES = (
         "record and the file leaves them enforcing the old policy, with nothing to tell "
         "them it is gone; a `none` policy with a new id tells them.",
     ),
+    # --- DANE for SMTP (RFC 7672) ---------------------------------------------------------
+    Rule(
+        "DANE001", "warning", "TLSA records in a zone without DNSSEC", "RFC 7672 section 2.2",
+        "Sign the zone where it is served and set `dnssec: true` on it under `zones:`, or "
+        "remove `dane:` from the mail host.",
+        "Senders use TLSA records only when DNSSEC validates them; in an unsigned zone they "
+        "are ignored, and the mail host gets no DANE protection.",
+    ),
+    Rule(
+        "DANE002", "error", "TLSA records do not match the certificate the MTA serves",
+        "RFC 7672 section 3.1.1",
+        "Point `dane.certificate` at the file `smtpd_tls_cert_file` names (or add the new "
+        "one as `dane.next` and wait one TTL before switching Postfix to it).",
+        "A sender that checks DANE compares the server's key with the TLSA records and "
+        "refuses to deliver when none matches: mail to the domain stops.",
+    ),
     # --- The linter's own bookkeeping ----------------------------------------------------
     Rule(
         "LINT001", "error", "Silence names an unknown rule", "mailauth",

@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from mailauth.compiler.dane import parse_tlsa_bytes, render_tlsa
 from mailauth.compiler.fsio import write_atomic
 from mailauth.compiler.lockfile import Lock, read_lock_file, render_lock
 from mailauth.compiler.rotation import machine
@@ -81,7 +82,9 @@ def _save(session: Session, lock: Lock) -> None:
     """Write the new lock; checked first to give a config the build accepts."""
     effective_config(session.loaded.config, lock, str(session.lock_path))
     mode = session.lock_path.stat().st_mode & 0o777
-    write_atomic(session.lock_path, render_lock(lock), mode)
+    # The lock also records published TLSA digests (compiler/dane.py): carried over as is.
+    tlsa = parse_tlsa_bytes(session.lock_path.read_bytes())
+    write_atomic(session.lock_path, render_lock(lock, render_tlsa(tlsa) if tlsa else None), mode)
     session.lock = lock
 
 
