@@ -29,6 +29,7 @@ from mailauth.compiler.importer.rooted import OutsideRoot, as_host, under_root
 
 _LOCK = threading.Lock()
 _TTL = re.compile(r"^\$TTL[ \t]+(\S+)", re.I | re.M)
+_INCLUDE_LINE = re.compile(r"^(.*?):([0-9]+): (?=\$INCLUDE )")
 _GENERATE = re.compile(r"^\$GENERATE[ \t]+([^\n;]*)", re.I | re.M)
 
 
@@ -72,7 +73,8 @@ def _rooted_open(root: Path, base: str, out: ReadZone) -> Iterator[None]:
         try:
             text = _read(path)
         except (OSError, UnicodeDecodeError) as exc:
-            raise _Refused(f"$INCLUDE {name!r}: cannot read it: {exc}") from None
+            why = exc.strerror if isinstance(exc, OSError) else str(exc)
+            raise _Refused(f"$INCLUDE {name!r}: cannot read it: {why}") from None
         host = as_host(root, path)
         out.included.append(host)
         _scan(host, text, out)
@@ -115,7 +117,9 @@ def read_zone(root: Path, name: str, file: str, base: str | None = None) -> Read
                 check_origin=True,
             )
     except dns.exception.DNSException as exc:
-        detail = str(exc)
-        where = "" if detail.startswith(host) else f"{host}: "
+        # dnspython names the line after an $INCLUDE whose file fails (it has read the
+        # directive's end of line by then): name the directive's own.
+        detail = _INCLUDE_LINE.sub(lambda m: f"{m[1]}:{int(m[2]) - 1}: ", str(exc), count=1)
+        where = "" if detail.startswith("/") else f"{host}: "
         raise ZoneReadError(f"{where}{detail}") from None
     return out
