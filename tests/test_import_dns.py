@@ -203,6 +203,25 @@ def test_include_mode_keeps_the_hand_kept_file() -> None:
         Zone.model_validate(entry)
 
 
+def test_named_conf_relative_include_and_zone_named_by_file(tmp_path: Path) -> None:
+    root = copy_tree(ARTICLE, tmp_path / "root")
+    (root / "etc/named.conf").write_text(
+        'options { directory "/var/named"; };\ninclude "local.zones";\n'
+    )
+    (root / "var/named/local.zones").write_text(
+        'zone "unixbox.fr" { type master; file "zone.unixbox.fr"; };\n'
+    )
+    found = read_dns(root, [], "/etc/named.conf", False)
+    assert [z["name"] for z in found.zones] == ["unixbox.fr"]
+    # a --zone file without $ORIGIN is named by its file name, and that is said
+    text = (root / "var/named/zone.unixbox.fr").read_text()
+    (root / "var/named/db.unixbox.fr").write_text(text.replace("$ORIGIN unixbox.fr.\n", ""))
+    alone = read_dns(root, ["/var/named/db.unixbox.fr"], None, True)
+    assert alone.zones[0]["name"] == "unixbox.fr"
+    assert "has no $ORIGIN" in alone.comments["zones.unixbox.fr"]
+    assert "remove its MX" in alone.comments["zones.unixbox.fr"]
+
+
 # -- odd input -------------------------------------------------------------------------------
 
 

@@ -71,10 +71,18 @@ def read_dns(
     if named_conf is not None:
         for zf in read_named_conf(root, named_conf, notes):
             read.append(read_zone(root, zf.name, zf.file, zf.directory))
+    guessed: list[str] = []
     for file in zone_files:
-        read.append(read_zone(root, _zone_name(root, file), file))
+        name, from_file_name = _zone_name(root, file)
+        read.append(read_zone(root, name, file))
+        if from_file_name:
+            guessed.append(name)
     found = assemble([(rz.zone, rz.file, rz.default_ttl, rz) for rz in read], include_mode)
     found.notes[:0] = notes
+    for name in guessed:
+        key = f"zones.{name}"
+        said = "the zone's name is its file's: the file has no $ORIGIN (check it)"
+        found.comments[key] = f"{found.comments[key]}; {said}" if key in found.comments else said
     return found
 
 
@@ -189,18 +197,19 @@ def _put(zone: dns.zone.Zone, rrset: dns.rrset.RRset) -> None:
 # ----------------------------------------------------------------------------- zone files
 
 
-def _zone_name(root: Path, file: str) -> str:
-    """The zone a file given by ``--zone`` holds: its ``$ORIGIN``, else its file name."""
+def _zone_name(root: Path, file: str) -> tuple[str, bool]:
+    """The zone a file given by ``--zone`` holds: its ``$ORIGIN``, else its file name
+    (then True)."""
     try:
         text = under_root(root, file).read_text(encoding="utf-8", errors="replace")
     except (OutsideRoot, OSError) as exc:
         raise ZoneReadError(f"{file}: cannot read it: {exc}") from None
     m = _ORIGIN.search(text)
     if m and m.group(1).endswith("."):
-        return names.norm(m.group(1))
+        return names.norm(m.group(1)), False
     guess = _FILE_ZONE.fullmatch(file.rsplit("/", 1)[-1])
     if guess is not None and "." in guess.group("name"):
-        return names.norm(guess.group("name"))
+        return names.norm(guess.group("name")), True
     raise ZoneReadError(
         f"{file}: cannot tell which zone it holds: give it an absolute $ORIGIN line or name it "
         "in named.conf"

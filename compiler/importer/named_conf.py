@@ -92,7 +92,7 @@ def read_named_conf(root: Path, path: str, notes: list[Note]) -> list[ZoneFile]:
     """The primary zones of named.conf ``path`` (a host path), following its includes."""
     directory = ["/"]
     zones: list[ZoneFile] = []
-    for where, stmt in _walk(root, host_path(path), 0):
+    for where, stmt in _walk(root, host_path(path), 0, directory):
         head = stmt.words[0].text.lower()
         if head == "options" and stmt.block is not None:
             for opt in stmt.block:
@@ -127,7 +127,9 @@ def _zone(stmt: _Stmt, where: str, directory: str, notes: list[Note]) -> Iterato
         yield ZoneFile(name, host_path(file.words[1].text, directory), where, directory)
 
 
-def _walk(root: Path, path: str, depth: int) -> Iterator[tuple[str, _Stmt]]:
+def _walk(root: Path, path: str, depth: int, directory: list[str]) -> Iterator[tuple[str, _Stmt]]:
+    """The statements of ``path`` and of the files it includes, in order; a relative
+    include is under named's ``directory`` as set so far (``directory[0]``)."""
     if depth > _MAX_DEPTH:
         raise NamedConfError(f"{path}: includes nest deeper than {_MAX_DEPTH} (a loop?)")
     try:
@@ -139,6 +141,7 @@ def _walk(root: Path, path: str, depth: int) -> Iterator[tuple[str, _Stmt]]:
     stmts, _ = _statements(_tokens(text, path), 0, path, False)
     for stmt in stmts:
         if stmt.words[0].text.lower() == "include" and len(stmt.words) > 1:
-            yield from _walk(root, host_path(stmt.words[1].text), depth + 1)
+            target = host_path(stmt.words[1].text, directory[0])
+            yield from _walk(root, target, depth + 1, directory)
         else:
             yield path, stmt
