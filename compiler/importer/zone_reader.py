@@ -30,6 +30,7 @@ from mailauth.compiler.importer.rooted import OutsideRoot, as_host, under_root
 _LOCK = threading.Lock()
 _TTL = re.compile(r"^\$TTL[ \t]+(\S+)", re.I | re.M)
 _INCLUDE_LINE = re.compile(r"^(.*?):([0-9]+): (?=\$INCLUDE )")
+_INCLUDE = re.compile(r"^\$INCLUDE[ \t]", re.I | re.M)
 _GENERATE = re.compile(r"^\$GENERATE[ \t]+([^\n;]*)", re.I | re.M)
 
 
@@ -44,6 +45,7 @@ class ReadZone:
     default_ttl: int | None  # the main file's first $TTL
     generated: list[tuple[str, str]] = field(default_factory=list)  # (FILE:LINE, the line)
     included: list[str] = field(default_factory=list)  # host paths of $INCLUDEd files
+    directives: int = 0  # $INCLUDE lines seen in the texts read
 
 
 class _Refused(dns.exception.SyntaxError):
@@ -58,6 +60,7 @@ def _read(path: Path) -> str:
 
 
 def _scan(host: str, text: str, out: ReadZone) -> None:
+    out.directives += len(_INCLUDE.findall(text))
     for m in _GENERATE.finditer(text):
         line = text.count("\n", 0, m.start()) + 1
         out.generated.append((f"{host}:{line}", "$GENERATE " + m.group(1).strip()))
@@ -122,4 +125,12 @@ def read_zone(root: Path, name: str, file: str, base: str | None = None) -> Read
         detail = _INCLUDE_LINE.sub(lambda m: f"{m[1]}:{int(m[2]) - 1}: ", str(exc), count=1)
         where = "" if detail.startswith("/") else f"{host}: "
         raise ZoneReadError(f"{where}{detail}") from None
+    if out.directives != len(out.included):
+        # The hook above did not see every $INCLUDE: dnspython opened one itself, maybe
+        # outside the root. Refuse the zone rather than trust what it read.
+        raise ZoneReadError(
+            f"{host}: {out.directives} $INCLUDE lines but {len(out.included)} files read "
+            "under the root: this dnspython opens included files in a way mailauth cannot "
+            "keep under --root"
+        )
     return out
