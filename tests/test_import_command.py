@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -174,3 +176,78 @@ def test_a_key_dns_lacks_is_noted(fresh: Article, tmp_path: Path) -> None:
     old = next(s for s in unixbox.dkim.selectors if s.name == "old")
     assert old.sign is False
     assert "DNS has no record for this selector" in text
+
+
+def _readers(monkeypatch: pytest.MonkeyPatch, found: Found, calls: list[object]) -> None:
+    """Stand-in readers (the real ones are tested in test_import_dns/test_import_mail):
+    the DNS side's findings and the mail side's, as ``found`` splits into them."""
+    dns = dataclasses.replace(found, targets={}, adopted=[], notes=[])
+    mail = Found(targets=found.targets, adopted=found.adopted, notes=found.notes)
+
+    def read_dns(root: Path, zones: list[Path], named_conf: Path | None, include: bool) -> Found:
+        calls.append(("dns", root, zones, named_conf, include))
+        return dns
+
+    def read_live_dns(domains: list[str], server: str, port: int, timeout: float) -> Found:
+        calls.append(("live", domains, server, port, timeout))
+        return dns
+
+    def read_mail(root: Path, **paths: Path | None) -> Found:
+        calls.append(("mail", root, paths))
+        return mail
+
+    dns_side = types.ModuleType("dns_side")
+    dns_side.read_dns = read_dns  # type: ignore[attr-defined]
+    dns_side.read_live_dns = read_live_dns  # type: ignore[attr-defined]
+    mail_side = types.ModuleType("mail_side")
+    mail_side.read_mail = read_mail  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "mailauth.compiler.importer.dns_side", dns_side)
+    monkeypatch.setitem(sys.modules, "mailauth.compiler.importer.mail_side", mail_side)
+
+
+def test_command_with_check(
+    fresh: Article, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[object] = []
+    _readers(monkeypatch, article_found(fresh), calls)
+    options = Options(
+        root=fresh.root,
+        zones=(Path("/var/named/zone.slackbox.fr"),),
+        opendkim_conf=Path("/etc/opendkim.conf"),
+        config=tmp_path / "mailauth.yaml",
+        check=True,
+        platform="rhel",
+    )
+    echoed: list[str] = []
+    assert run_import(options, echoed.append) == 0
+    assert calls[0] == ("dns", fresh.root, [Path("/var/named/zone.slackbox.fr")], None, False)
+    assert calls[1][2]["opendkim_conf"] == Path("/etc/opendkim.conf")  # type: ignore[index]
+    out = "\n".join(echoed)
+    assert "/etc/opendkim.conf:10: not-imported: UMask 002" in out
+    assert "DNS record changes: 0" in out and "No DNS record changes." in out
+    assert "from: /var/named/zone.slackbox.fr, /etc/opendkim.conf" in options.config.read_text()
+
+
+def test_command_check_fails_on_dns_change(
+    fresh: Article, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    found = article_found(fresh)
+    zones = [dict(found.zones[0], ttl=3600), found.zones[1]]
+    _readers(monkeypatch, dataclasses.replace(found, zones=zones), [])
+    options = Options(root=fresh.root, config=tmp_path / "mailauth.yaml", check=True)
+    echoed: list[str] = []
+    assert run_import(options, echoed.append) == 1
+    assert "DNS would change" in "\n".join(echoed)
+
+
+def test_from_dns_needs_a_nameserver(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[object] = []
+    _readers(monkeypatch, Found(domains={"example.org": {}}), calls)
+    options = Options(root=tmp_path, from_dns=("example.org",), config=tmp_path / "m.yaml")
+    with pytest.raises(MailauthError, match="--nameserver"):
+        run_import(options, print)
+    options = dataclasses.replace(options, nameserver="[::1]:5353")
+    assert run_import(options, print) == 0
+    assert calls[0] == ("live", ["example.org"], "::1", 5353, 3.0)
+    with pytest.raises(MailauthError, match="port"):
+        run_import(dataclasses.replace(options, nameserver="127.0.0.1:x", force=True), print)
