@@ -1,0 +1,116 @@
+"""The article's hand-made setup (shared/seed), imported with ``mailauth import --check``.
+
+Built by hand under a test root (tests/support/article.py: zone files, OpenDKIM's config
+and tables, opendkim-genkey style keys, Debian's main.cf with the article's stanza), read
+by the real readers, then: the first plan changes no DNS record, the keys are adopted
+unchanged (same bytes, the lock's public keys are the ones DNS publishes), and after
+``apply`` a real named serves the same records (SOA serial aside), and mail signed with
+the adopted key verifies through it (dkimpy, as a receiver does).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+import dns.rdatatype
+import dns.zone
+import pytest
+from support import NamedServer, require_binary, require_module, run_mailauth
+from support.article import DOMAINS, SELECTOR, build_article
+
+from e2e.mailstack import dkim_dnsfunc
+from mailauth.compiler.lockfile import read_lock
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        importlib.util.find_spec("mailauth.compiler.importer.dns_side") is None
+        or importlib.util.find_spec("mailauth.compiler.importer.mail_side") is None,
+        reason="the import readers (compiler/importer/dns_side.py, mail_side.py) are not in "
+        "this tree yet: this test becomes mandatory when they are merged",
+    ),
+]
+
+
+def _records(named: NamedServer, zone: str) -> dict[tuple[str, str], tuple[int, list[str]]]:
+    """The zone as named serves it (AXFR), SOA serial left out; a TXT value as its text
+    whole (receivers join its strings: where a long one is split does not matter)."""
+    served = named.transfer(zone)
+    found = {}
+    for name, node in served.nodes.items():
+        for rdataset in node.rdatasets:
+            rtype = dns.rdatatype.to_text(rdataset.rdtype)
+            if rtype == "TXT":
+                values = sorted(b"".join(r.strings).decode() for r in rdataset)
+            else:
+                values = sorted(r.to_text() for r in rdataset)
+            if rtype == "SOA":
+                values = [re.sub(r"^(\S+ \S+) \d+", r"\1 SERIAL", v) for v in values]
+            found[(name.to_text(), rtype)] = (rdataset.ttl, values)
+    return found
+
+
+def _serve(root: Path, workdir: Path) -> NamedServer:
+    zones = [(d, root / "var" / "named" / f"zone.{d}") for d in DOMAINS]
+    return NamedServer(zones, workdir=workdir)
+
+
+def test_article_import_changes_no_dns_and_still_signs(tmp_path: Path) -> None:
+    require_binary("named")
+    dkim = require_module("dkim")
+    root = tmp_path / "root"
+    root.mkdir()
+    article = build_article(root)
+    keys_before = {d: (root / article.key_file(d).lstrip("/")).read_bytes() for d in DOMAINS}
+    with _serve(root, tmp_path / "named-before") as named:
+        before = {d: _records(named, d) for d in DOMAINS}
+
+    config = tmp_path / "mailauth.yaml"
+    result = run_mailauth(
+        "import",
+        "--root", root,
+        "--zone", "/var/named/zone.slackbox.fr",
+        "--zone", "/var/named/zone.unixbox.fr",
+        "--opendkim-conf", "/etc/opendkim.conf",
+        "--main-cf", "/etc/postfix/main.cf",
+        "--master-cf", "/etc/postfix/master.cf",
+        "--platform", "rhel",
+        "-c", config,
+        "--check",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert "DNS record changes: 0" in result.stdout, result.stdout
+    assert "No DNS record changes." in result.stdout
+
+    # The keys: adopted where they are, same bytes, and the lock holds what DNS publishes.
+    text = config.read_text()
+    for domain in DOMAINS:
+        assert f"key_file: {article.key_file(domain)}" in text
+    lock = read_lock(tmp_path / "mailauth.lock")
+    for domain in DOMAINS:
+        assert lock[(domain, SELECTOR)].public_key == article.keys[domain][1]
+
+    run_mailauth("apply", "-c", config, "--root", root, "--yes", cwd=tmp_path)
+    run_mailauth("plan", "-c", config, "--root", root, "-q", cwd=tmp_path)  # nothing left
+    for domain in DOMAINS:
+        assert (root / article.key_file(domain).lstrip("/")).read_bytes() == keys_before[domain]
+
+    with _serve(root, tmp_path / "named-after") as named:
+        after = {d: _records(named, d) for d in DOMAINS}
+        assert after == before
+        # Mail signed with the adopted key verifies through the records named now serves.
+        message = (
+            b"From: alice@slackbox.fr\r\nTo: bob@example.net\r\n"
+            b"Subject: imported\r\n\r\nStill signed.\r\n"
+        )
+        for domain in DOMAINS:
+            signature = dkim.sign(
+                message,
+                SELECTOR.encode(),
+                domain.encode(),
+                keys_before[domain],
+                include_headers=[b"from", b"to", b"subject"],
+            )
+            assert dkim.verify(signature + message, dnsfunc=dkim_dnsfunc(named.resolver()))
