@@ -512,7 +512,16 @@ def import_(
     timeout: Annotated[
         float, typer.Option(metavar="SECONDS", help="With --from-dns: seconds per answer.")
     ] = 3.0,
-    config: InitConfigOpt = Path("mailauth.yaml"),
+    config: Annotated[
+        Path,
+        typer.Option(
+            "--config",
+            "-c",
+            metavar="FILE",
+            help="Where to write mailauth.yaml (mailauth.lock goes beside it).",
+            show_default=True,
+        ),
+    ] = Path("mailauth.yaml"),
     force: Annotated[
         bool, typer.Option("--force", help="Overwrite an existing mailauth.yaml and lock.")
     ] = False,
