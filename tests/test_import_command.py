@@ -11,13 +11,15 @@ import types
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from support.article import DOMAINS, SELECTOR, Article, article_found, build_article
 from support.cli import run_mailauth
 
 from mailauth.compiler.importer.check import DNS, NEW, SERIAL, check_import
 from mailauth.compiler.importer.command import Options, run_import, write_import
 from mailauth.compiler.importer.found import AdoptedKey, Found, Note
-from mailauth.compiler.importer.writer import mismatches, render_config, render_lock
+from mailauth.compiler.importer.writer import _scalar, mismatches, render_config, render_lock
 from mailauth.compiler.lockfile import read_lock
 from mailauth.schema.errors import MailauthError
 from mailauth.schema.loader import load_yaml_text
@@ -251,3 +253,39 @@ def test_from_dns_needs_a_nameserver(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert calls[0] == ("live", ["example.org"], "::1", 5353, 3.0)
     with pytest.raises(MailauthError, match="port"):
         run_import(dataclasses.replace(options, nameserver="127.0.0.1:x", force=True), print)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40))
+def test_any_string_is_written_so_that_it_reads_back(text: str) -> None:
+    for flow in (False, True):
+        written = _scalar(text, flow=flow)
+        wrapped = f"x: [{written}]\n" if flow else f"x: {written}\n"
+        assert load_yaml_text(wrapped, "t.yaml").data == {"x": [text] if flow else text}
+
+
+def test_notes_sit_where_they_belong(article: Article) -> None:
+    found = article_found(article)
+    notes = [
+        Note("ftp.slackbox.fr.", "not-imported", "NAPTR record", "outside the schema"),
+        Note("/var/named/zone.unixbox.fr:21", "not-imported", "$GENERATE", "not expanded"),
+        Note("_dmarc.unixbox.fr.", "raw", "DMARC record", "does not parse"),
+    ]
+    text = render_config(dataclasses.replace(found, notes=notes), platform=None)
+    # Each comment sits just above the entry it concerns (and all are listed at the top).
+    assert "outside the schema\n  - name: slackbox.fr\n    mode: zone" in text
+    assert "not expanded\n  - name: unixbox.fr\n    mode: zone" in text
+    assert "does not parse\n  - name: unixbox.fr\n    mx:" in text
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=30))
+def test_any_note_or_comment_keeps_the_file_valid(text: str) -> None:
+    found = Found(
+        domains={"example.org": {}},
+        comments={"domains.example.org": text, "nowhere.at.all": text},
+        notes=[Note(text or "x", "not-imported", text, text)],
+    )
+    written = render_config(found, platform=None, sources=[text])
+    config = validate_document(load_yaml_text(written, "t.yaml"), Path("t.yaml")).config
+    assert config.domains[0].name == "example.org"

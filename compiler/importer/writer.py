@@ -31,7 +31,8 @@ from mailauth.compiler.dkimkeys import public_key_from_private
 from mailauth.compiler.importer.found import AdoptedKey, Found, Note, Yaml
 from mailauth.compiler.lockfile import Lock, LockEntry
 from mailauth.compiler.lockfile import render_lock as render_lock_entries
-from mailauth.schema.loader import safe_load
+from mailauth.schema.errors import MailauthError
+from mailauth.schema.loader import load_yaml_text, safe_load
 
 #: Where the JSON Schema of mailauth.yaml is, for the editor modeline: the installed copy.
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schema" / "mailauth.schema.json"
@@ -148,8 +149,13 @@ def _adopt(found: Found) -> tuple[dict[str, Yaml], list[Note], set[tuple[str, st
     return domains, notes, refused
 
 
-def _scalar(value: Any, *, quote: bool = False) -> str:
-    """A YAML scalar that mailauth's loader reads back as ``value`` itself."""
+#: A line written in flow style (``- {name: www, type: CNAME, ...}``) at most this long.
+_FLOW_WIDTH = 100
+
+
+def _scalar(value: Any, *, quote: bool = False, flow: bool = False) -> str:
+    """A YAML scalar that mailauth's loader reads back as ``value`` itself; in a flow
+    collection (``flow``) a ``:`` is quoted too."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -157,14 +163,55 @@ def _scalar(value: Any, *, quote: bool = False) -> str:
     if isinstance(value, int):
         return str(value)
     text = str(value)
-    if not quote and _PLAIN.fullmatch(text) and safe_load(text) == text and text[-1] != ":":
+    plain = _PLAIN.fullmatch(text) and not (flow and ":" in text)
+    if not quote and plain and text[-1] != ":" and _reads_as_itself(text):
         return text
-    # A JSON string is a YAML double-quoted scalar with the same escapes.
-    return json.dumps(text, ensure_ascii=False)
+    return _quoted(text)
+
+
+def _reads_as_itself(text: str) -> bool:
+    """Plain ``text`` is read back as this string by YAML 1.1 and by mailauth's loader
+    (YAML 1.2 core: ``0o17`` and ``0E0`` are numbers there)."""
+    if safe_load(text) != text:
+        return False
+    try:
+        return bool(load_yaml_text(f"x: {text}\n", "(import)").data == {"x": text})
+    except MailauthError:
+        return False
+
+
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def _printable(char: str) -> bool:
+    """A character YAML takes as it is on a line: not a control, DEL, C1, line or
+    paragraph separator, BOM or surrogate."""
+    code = ord(char)
+    return (
+        0x20 <= code < 0x7F
+        or (0xA0 <= code < 0xD800 and code not in (0x2028, 0x2029))
+        or (0xE000 <= code <= 0xFFFD and code != 0xFEFF)
+        or code >= 0x10000
+    )
+
+
+def _quoted(text: str) -> str:
+    """A YAML double-quoted scalar: any other character written as an escape."""
+    out = [_ESCAPES.get(c, c if _printable(c) else f"\\u{ord(c):04x}") for c in text]
+    return '"' + "".join(out) + '"'
+
+
+def _comment_safe(text: str) -> str:
+    """Text for a comment line: what YAML would refuse there shown as an escape."""
+    return "".join(c if _printable(c) or c == "\t" else f"\\u{ord(c):04x}" for c in text)
 
 
 def _comment_lines(text: str, indent: str) -> list[str]:
-    return [f"{indent}# {line}".rstrip() for line in text.splitlines() or [""]]
+    return [f"{indent}# {line}".rstrip() for line in _safe_lines(text)]
+
+
+def _safe_lines(text: str) -> list[str]:
+    return [_comment_safe(line) for line in text.splitlines() or [""]]
 
 
 class _Emitter:
@@ -197,6 +244,10 @@ class _Emitter:
             self.lines.append(f"{lead}{_scalar(key)}:")
             self.mapping(value, indent + "  ", path)
         elif isinstance(value, list) and value:
+            flow = _flow(value)
+            if flow is not None and len(lead) + len(key) + len(flow) + 2 <= _FLOW_WIDTH:
+                self.lines.append(f"{lead}{_scalar(key)}: {flow}")
+                return
             self.lines.append(f"{lead}{_scalar(key)}:")
             self.sequence(value, indent + "  ", path)
         elif isinstance(value, dict):
@@ -214,6 +265,10 @@ class _Emitter:
                 self._before(here, indent)
                 if path.endswith(".dkim.selectors") and self._refused(path, str(name)):
                     self._commented(item, indent, here)
+                    continue
+                flow = None if path.endswith(".selectors") else _flow(item)
+                if flow is not None and len(indent) + len(flow) + 2 <= _FLOW_WIDTH:
+                    self.lines.append(f"{indent}- {flow}")
                     continue
                 self.mapping(item, indent + "  ", here, first=f"{indent}- ")
             elif isinstance(item, list):
@@ -233,24 +288,50 @@ class _Emitter:
         self.lines += [f"{indent}# {line.removeprefix(indent)}" for line in inner.lines]
 
 
+def _flow(value: list[Any] | Yaml) -> str | None:
+    """A list or mapping of scalars as one flow collection; None if it holds collections."""
+    if isinstance(value, dict):
+        if any(isinstance(v, dict | list) for v in value.values()):
+            return None
+        pairs = [f"{_scalar(k, flow=True)}: {_scalar(v, flow=True)}" for k, v in value.items()]
+        return "{" + ", ".join(pairs) + "}"
+    if any(isinstance(v, dict | list) for v in value):
+        return None
+    return "[" + ", ".join(_scalar(v, flow=True) for v in value) + "]"
+
+
 def _note_text(note: Note) -> str:
     return f"{note.kind}: {note.what} ({note.where}): {note.why}"
 
 
+def _under(name: str, parent: str) -> bool:
+    return bool(parent) and (name == parent or name.endswith("." + parent))
+
+
 def _note_place(note: Note, found: Found, domains: dict[str, Yaml]) -> str | None:
-    """The dotted path a note concerns: the domain, zone or target it names, if any."""
-    where = note.where.split(":")[0].rstrip(".").lower()
-    for name in sorted(domains, key=len, reverse=True):
-        if where == name or where.endswith("." + name):
-            return f"domains.{name}"
-    for zone in found.zones:
-        name = str(zone.get("name", "")).lower()
-        if name and (where == name or where.endswith("." + name)):
-            return f"zones.{name}"
+    """The dotted path a note concerns: a mail domain for its own names (the apex,
+    ``_dmarc``, ``_domainkey``), else the zone that holds the name or whose file it is,
+    else the target whose setting names the file; None when nothing fits."""
+    file = note.where.rsplit(":", 1)[0] if note.where[-1:].isdigit() else note.where
+    name = file.rstrip(".").lower()
+    zones = sorted((str(z.get("name", "")).lower() for z in found.zones), key=len, reverse=True)
+    for domain in sorted(domains, key=len, reverse=True):
+        if name in (domain, f"_dmarc.{domain}") or name.endswith(f"._domainkey.{domain}"):
+            return f"domains.{domain}"
+    for zone in zones:
+        if _under(name, zone):
+            return f"zones.{zone}"
     for target, settings in found.targets.items():
-        values = {str(v) for v in settings.values() if isinstance(v, str)}
-        if note.where.split(":")[0] in values:
+        if file in {str(v) for v in settings.values() if isinstance(v, str)}:
             return f"targets.{target}"
+    if "/" in file:
+        base = file.rsplit("/", 1)[-1].lower()
+        for zone in zones:
+            if zone in base:
+                return f"zones.{zone}"
+    for domain in sorted(domains, key=len, reverse=True):
+        if _under(name, domain):
+            return f"domains.{domain}"
     return None
 
 
@@ -307,7 +388,7 @@ def render_config(
         f"# mailauth.yaml imported by `mailauth import` on {moment}",
     ]
     if sources:
-        head.append("# from: " + ", ".join(sources))
+        head += [f"# {line}" for line in _safe_lines("from: " + ", ".join(sources))]
     head += [
         "# Review it before anything else: every comment below marks something the import",
         "# read differently, kept raw, or could not carry over. Then run `mailauth plan`:",
@@ -315,9 +396,10 @@ def render_config(
     ]
     if notes:
         head += ["#", "# Not imported as it was (carry these over by hand where needed):"]
-        head += [f"#   - {line}" for note in notes for line in _note_text(note).splitlines()]
+        head += [f"#   - {line}" for note in notes for line in _safe_lines(_note_text(note))]
     if left:
-        head += ["#", "# Remarks:"] + [f"#   - {text}" for text in left]
+        head += ["#", "# Remarks:"]
+        head += [f"#   - {line}" for text in left for line in _safe_lines(text)]
     return "\n".join(head + body) + "\n"
 
 
