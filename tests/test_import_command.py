@@ -16,11 +16,21 @@ from hypothesis import strategies as st
 from support.article import DOMAINS, SELECTOR, Article, article_found, build_article
 from support.cli import run_mailauth
 
-from mailauth.compiler.importer.check import DNS, NEW, SERIAL, check_import
+from mailauth.compiler.importer.check import (
+    DNS,
+    FORMATTING,
+    NEW,
+    ORDER,
+    OTHER,
+    SERIAL,
+    check_import,
+    classify,
+)
 from mailauth.compiler.importer.command import Options, run_import, write_import
 from mailauth.compiler.importer.found import AdoptedKey, Found, Note
 from mailauth.compiler.importer.writer import _scalar, mismatches, render_config, render_lock
 from mailauth.compiler.lockfile import read_lock
+from mailauth.compiler.plan import FileChange, Plan
 from mailauth.schema.errors import MailauthError
 from mailauth.schema.loader import load_yaml_text
 from mailauth.schema.validate import validate_document
@@ -289,3 +299,22 @@ def test_any_note_or_comment_keeps_the_file_valid(text: str) -> None:
     written = render_config(found, platform=None, sources=[text])
     config = validate_document(load_yaml_text(written, "t.yaml"), Path("t.yaml")).config
     assert config.domains[0].name == "example.org"
+
+
+def test_classify_sorts_file_changes(tmp_path: Path) -> None:
+    plan = Plan(
+        tmp_path,
+        [
+            FileChange("/etc/a", "update", b"# theirs\nA  1\nB\n", b"# ours\n\nA 1\nB\n"),
+            FileChange("/etc/b", "update", b"A\nB\n", b"B\nA\n"),
+            FileChange("/etc/c", "create", None, b"new\n"),
+            FileChange("/etc/d", "update", b"a\n", b"b\n"),
+            FileChange("/etc/e", "unchanged", b"same\n", b"same\n"),
+        ],
+    )
+    result = classify(plan)
+    assert result.entries[FORMATTING] == ["update /etc/a"]
+    assert result.entries[ORDER] == ["update /etc/b"]
+    assert result.entries[NEW] == ["create /etc/c"]
+    assert result.entries[OTHER] == ["update /etc/d"]
+    assert not result.dns_changed and result.entries[DNS] == []

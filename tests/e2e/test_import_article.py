@@ -5,13 +5,16 @@ and tables, opendkim-genkey style keys, Debian's main.cf with the article's stan
 by the real readers, then: the first plan changes no DNS record, the keys are adopted
 unchanged (same bytes, the lock's public keys are the ones DNS publishes), and after
 ``apply`` a real named serves the same records (SOA serial aside), and mail signed with
-the adopted key verifies through it (dkimpy, as a receiver does).
+the adopted key verifies through it (dkimpy, as a receiver does); ``opendkim -n`` accepts
+the config and tables it now has.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
+import subprocess
 from pathlib import Path
 
 import dns.rdatatype
@@ -94,6 +97,16 @@ def test_article_import_changes_no_dns_and_still_signs(tmp_path: Path) -> None:
 
     run_mailauth("apply", "-c", config, "--root", root, "--yes", cwd=tmp_path)
     run_mailauth("plan", "-c", config, "--root", root, "-q", cwd=tmp_path)  # nothing left
+    # OpenDKIM itself accepts the config it now has, with the adopted keys in its KeyTable.
+    require_binary("opendkim")
+    planned = json.loads(
+        run_mailauth("plan", "-c", config, "--root", root, "--format", "json", cwd=tmp_path).stdout
+    )
+    checks = [c for c in planned["checks"] if "opendkim" in c]
+    assert checks, planned["checks"]
+    for command in checks:
+        done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, check=False)
+        assert done.returncode == 0, (command, done.stdout, done.stderr)
     for domain in DOMAINS:
         assert (root / article.key_file(domain).lstrip("/")).read_bytes() == keys_before[domain]
 
