@@ -8,6 +8,8 @@ the zone files get the public halves, so no private key is ever committed.
 from __future__ import annotations
 
 import base64
+import os
+import pwd
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,9 +60,10 @@ def _record(public: str, domain: str) -> str:
     )
 
 
-def build_article(root: Path) -> Article:
+def build_article(root: Path, *, key_owner: str | None = None) -> Article:
     """The article's files under ``root``: zones in /var/named, OpenDKIM's config and
-    tables, a key per domain, Debian's main.cf with the article's stanza and master.cf."""
+    tables, a key per domain, Debian's main.cf with the article's stanza and master.cf.
+    ``key_owner``: the article's ``chown -R opendkim:opendkim /etc/opendkim/keys/``."""
     keys = {domain: _key() for domain in DOMAINS}
     for source in FIXTURE.rglob("*"):
         if source.is_dir() or source.name in ("README", "main.cf.stanza"):
@@ -79,6 +82,10 @@ def build_article(root: Path) -> Article:
         path.write_bytes(pem)
         path.chmod(0o600)
         (path.parent / f"{SELECTOR}.txt").write_text(_record(keys[domain][1], domain))
+        if key_owner is not None:
+            account = pwd.getpwnam(key_owner)
+            for owned in (path.parent.parent, path.parent, *path.parent.iterdir()):
+                os.chown(owned, account.pw_uid, account.pw_gid)
     postfix = root / "etc" / "postfix"
     postfix.mkdir(parents=True, exist_ok=True)
     stanza = (FIXTURE / "etc" / "postfix" / "main.cf.stanza").read_text()
