@@ -318,3 +318,13 @@ def test_classify_sorts_file_changes(tmp_path: Path) -> None:
     assert result.entries[NEW] == ["create /etc/c"]
     assert result.entries[OTHER] == ["update /etc/d"]
     assert not result.dns_changed and result.entries[DNS] == []
+
+
+def test_a_domain_only_the_signer_names_is_noted(article: Article, tmp_path: Path) -> None:
+    found = article_found(article)
+    extra = AdoptedKey("other.example", "s1", "/etc/opendkim/keys/o.private", "rsa", "KT:4")
+    text = render_config(dataclasses.replace(found, adopted=[*found.adopted, extra]), platform=None)
+    config = _load(text, tmp_path / "mailauth.yaml")
+    other = next(d for d in config.domains if d.name == "other.example")  # type: ignore[attr-defined]
+    assert other.dkim.selectors[0].key_file == "/etc/opendkim/keys/o.private"
+    assert "changed: domain other.example (KT:4): only the signer's tables name it" in text

@@ -118,6 +118,16 @@ def _adopt(found: Found) -> tuple[dict[str, Yaml], list[Note], set[tuple[str, st
     refused: set[tuple[str, str]] = set()
     for item in check_keys(found):
         key = item.key
+        if key.domain not in domains:
+            notes.append(
+                Note(
+                    key.where,
+                    "changed",
+                    f"domain {key.domain}",
+                    "only the signer's tables name it (no zone or DNS record was read for it): "
+                    "mailauth gives it the default SPF and DMARC records; check them",
+                )
+            )
         entry = domains.setdefault(key.domain, {})
         dkim = dict(entry.get("dkim") or {})
         selectors = [dict(s) for s in dkim.get("selectors") or []]
