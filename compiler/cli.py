@@ -459,6 +459,110 @@ def schema() -> None:
     typer.echo(json.dumps(Config.model_json_schema(), indent=2))
 
 
+@app.command("import", short_help="Read an existing setup into a commented mailauth.yaml.")
+def import_(
+    root: Annotated[
+        Path,
+        typer.Option(metavar="DIR", help="The host's / (files are looked for below it)."),
+    ] = Path("/"),
+    zone: Annotated[
+        list[Path] | None,
+        typer.Option("--zone", metavar="FILE", help="A BIND zone file (repeatable)."),
+    ] = None,
+    named_conf: Annotated[
+        Path | None,
+        typer.Option(metavar="FILE", help="named.conf whose zone statements name the zones."),
+    ] = None,
+    opendkim_conf: Annotated[
+        Path | None, typer.Option(metavar="FILE", help="opendkim.conf (with its tables).")
+    ] = None,
+    dkimpy_conf: Annotated[
+        Path | None, typer.Option(metavar="FILE", help="dkimpy-milter.conf (with its tables).")
+    ] = None,
+    opendmarc_conf: Annotated[
+        Path | None, typer.Option(metavar="FILE", help="opendmarc.conf.")
+    ] = None,
+    main_cf: Annotated[Path | None, typer.Option(metavar="FILE", help="Postfix main.cf.")] = None,
+    master_cf: Annotated[
+        Path | None, typer.Option(metavar="FILE", help="Postfix master.cf (milter tags).")
+    ] = None,
+    include_mode: Annotated[
+        bool,
+        typer.Option(
+            "--include-mode",
+            help="Keep the zone files by hand: mailauth writes an $INCLUDE fragment each.",
+        ),
+    ] = False,
+    platform: Annotated[
+        PlatformChoice | None,
+        typer.Option("--platform", help="The mail host's distribution (sets default paths)."),
+    ] = None,
+    from_dns: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--from-dns",
+            metavar="DOMAIN",
+            help="Read this domain's records from live DNS instead of zone files (repeatable).",
+        ),
+    ] = None,
+    nameserver: Annotated[
+        str | None,
+        typer.Option(metavar="IP[:PORT]", help="With --from-dns: the server to ask."),
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option(metavar="SECONDS", help="With --from-dns: seconds per answer.")
+    ] = 3.0,
+    config: Annotated[
+        Path,
+        typer.Option(
+            "--config",
+            "-c",
+            metavar="FILE",
+            help="Where to write mailauth.yaml (mailauth.lock goes beside it).",
+            show_default=True,
+        ),
+    ] = Path("mailauth.yaml"),
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite an existing mailauth.yaml and lock.")
+    ] = False,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="After writing, run the first plan and sort its changes; exit 1 if any "
+            "DNS record would change.",
+        ),
+    ] = False,
+) -> None:
+    """Read an existing hand-made setup into a commented mailauth.yaml and mailauth.lock.
+
+    Zone files (or live DNS with --from-dns), OpenDKIM or dkimpy-milter, OpenDMARC and
+    Postfix are read below --root. Whatever cannot be represented is listed, here and in
+    the file. A key whose public half differs from DNS is refused: nothing is written.
+    """
+    from mailauth.compiler.importer.command import Options, run_import
+
+    options = Options(
+        root=root,
+        zones=tuple(zone or ()),
+        named_conf=named_conf,
+        opendkim_conf=opendkim_conf,
+        dkimpy_conf=dkimpy_conf,
+        opendmarc_conf=opendmarc_conf,
+        main_cf=main_cf,
+        master_cf=master_cf,
+        include_mode=include_mode,
+        platform=None if platform is None else platform.value,
+        from_dns=tuple(from_dns or ()),
+        nameserver=nameserver,
+        timeout=timeout,
+        config=config,
+        force=force,
+        check=check,
+    )
+    raise typer.Exit(run_import(options, typer.echo))
+
+
 register_lint(app)  # mailauth lint, mailauth spf refresh|budget (docs/rules.md)
 
 
