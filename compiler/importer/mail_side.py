@@ -49,12 +49,12 @@ _MAIN_CF = str(PostfixTarget.model_fields["main_cf"].default)
 def _key_store(files: MailFiles) -> None:
     """``keys.directory``: the platform key directory all adopted keys sit under, so
     keys mailauth makes later land beside them; otherwise left to the defaults."""
-    files = [key.key_file for key in files.found.adopted]
-    if not files:
+    paths = [key.key_file for key in files.found.adopted]
+    if not paths:
         return
     for platform in platforms.PLATFORMS:
         directory = platforms.column(platform)[platforms.KEYS]["directory"]
-        if directory and all(f.startswith(directory.rstrip("/") + "/") for f in files):
+        if directory and all(p.startswith(directory.rstrip("/") + "/") for p in paths):
             files.found.keys = {"directory": directory}
             return
 
