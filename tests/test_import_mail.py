@@ -248,7 +248,12 @@ def test_dkimpy_and_opendmarc(tmp_path: Path) -> None:
         "reject_failures": True,
         "history_file": "/var/lib/opendmarc/history.dat",
     }
-    assert found.targets["postfix"] == {"milter_default_action": "tempfail"}
+    # master.cf tags submission, submissions (mailauth's default list) and cleanup: local
+    # mail is signed too
+    assert found.targets["postfix"] == {
+        "milter_default_action": "tempfail",
+        "sign_local_mail": True,
+    }
     table = "/etc/dkimpy-milter/"
     assert found.adopted == [
         AdoptedKey("example.org", "rsa2024", "/etc/dkimkeys/example.org/rsa2024.private", "rsa",
@@ -456,3 +461,86 @@ def test_notes_are_notes() -> None:
     # the interface is found.py's: every finding is a Note with where/kind/what/why
     note = Note("f:1", "not-imported", "x", "y")
     assert note.kind == "not-imported"
+
+
+# ---------------------------------------------------------------------------- Postfix
+
+
+def _host(tmp_path: Path, files: dict[str, str]) -> Path:
+    root = tmp_path / "root"
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root
+
+
+def test_loopback_spelling_follows_main_cf(tmp_path: Path) -> None:
+    root = _host(
+        tmp_path,
+        {
+            "etc/opendkim.conf": "Socket inet:8891@127.0.0.1\nMode sv\nUMask 007\n"
+            "InternalHosts 127.0.0.1\n",
+            "etc/postfix/main.cf": "smtpd_milters = inet:localhost:8891\n",
+        },
+    )
+    found = read_mail(root, **NONE)
+    assert found.targets["opendkim"]["socket"] == "inet:8891@localhost"
+    assert [(n.where, n.kind, n.what) for n in found.notes] == [
+        ("/etc/opendkim.conf:1", "changed", "Socket inet:8891@127.0.0.1")
+    ]
+
+
+def test_milter_spelt_otherwise_is_noted(tmp_path: Path) -> None:
+    root = _host(
+        tmp_path,
+        {
+            "etc/opendkim.conf": "Socket local:/run/opendkim/opendkim.sock\nMode sv\n"
+            "UMask 007\nInternalHosts 127.0.0.1\n",
+            "etc/postfix/main.cf": "smtpd_milters = local:/run/opendkim/opendkim.sock\n",
+            "etc/postfix/master.cf": "smtp inet n - n - - smtpd\n",
+        },
+    )
+    found = read_mail(root, **NONE)
+    assert found.targets["postfix"] == {"chroot": False}
+    [note] = found.notes
+    assert (note.kind, note.what) == ("changed", "smtpd_milters: local:/run/opendkim/opendkim.sock")
+    assert "unix:/run/opendkim/opendkim.sock" in note.why
+
+
+def test_dkimpy_signing_tag_in_master_cf(tmp_path: Path) -> None:
+    conf = (
+        "Socket inet:8892@127.0.0.1\nMacroList daemon_name|ORIGINATING\n"
+        "MacroListVerify daemon_name|VERIFYING\nInternalHosts 127.0.0.1\n"
+    )
+    main = "smtpd_milters = inet:127.0.0.1:8892\nmilter_macro_daemon_name = VERIFYING\n"
+    tagged = (
+        "smtp inet n - y - - smtpd\nsubmission inet n - y - - smtpd\n"
+        "  -o milter_macro_daemon_name=ORIGINATING\n"
+    )
+    root = _host(
+        tmp_path,
+        {
+            "etc/dkimpy-milter/dkimpy-milter.conf": conf,
+            "etc/postfix/main.cf": main,
+            "etc/postfix/master.cf": tagged,
+        },
+    )
+    found = read_mail(root, **NONE)
+    # mailauth would tag submissions/inet too: the host tags submission/inet only
+    assert found.targets["postfix"] == {"submission_services": ["submission/inet"]}
+    assert found.notes == []
+
+    untagged = _host(
+        tmp_path / "b",
+        {
+            "etc/dkimpy-milter/dkimpy-milter.conf": conf,
+            "etc/postfix/main.cf": "smtpd_milters = inet:127.0.0.1:8892\n",
+            "etc/postfix/master.cf": "smtp inet n - y - - smtpd\n",
+        },
+    )
+    found = read_mail(untagged, **NONE)
+    assert {(n.where, n.kind, n.what) for n in found.notes} == {
+        ("/etc/postfix/main.cf", "changed", "milter_macro_daemon_name"),
+        ("/etc/postfix/master.cf", "changed", "submission services"),
+    }

@@ -60,6 +60,16 @@ def read_opendmarc(files: MailFiles, path: str) -> Signer | None:
             f"{option.name} {option.value}",
         )
     values.setdefault("public_suffix_list", None)
+    for folded, name in (("socket", "Socket"), ("umask", "UMask")):
+        if folded not in by:
+            field = simple[folded]
+            files.note(
+                path,
+                "changed",
+                name,
+                f"not set in the file; mailauth writes {name} {default_of(model, field)}, "
+                f"the default of targets.opendmarc.{field}",
+            )
     if "authservid" not in by:
         files.note(
             path,
