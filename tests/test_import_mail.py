@@ -374,17 +374,18 @@ def test_opendkim_single_key_and_inline_key_are_notes(tmp_path: Path) -> None:
     (root / "etc/opendkim.conf").write_text(
         "Mode sv\nSocket inet:8891@127.0.0.1\nKeyFile /etc/opendkim/default.private\n"
         "Selector default\nDomain example.org\nKeyTable /etc/opendkim/keys.tbl\n"
-        "LDAPBindPassword hunter2\n"
+        "LDAPBindPassword hunter2\nLDAPBindPassword hunter3\n"
     )
     (root / "etc/opendkim/keys.tbl").write_text("k example.org:s:MIIEsecretkeydata\n")
     found = read_mail(root, **NONE)
     text = repr(found)
-    assert "MIIEsecretkeydata" not in text and "hunter2" not in text
+    assert "MIIEsecretkeydata" not in text and "hunter" not in text
     assert found.adopted == []
     kinds = {(n.where, n.kind) for n in found.notes}
     assert ("/etc/opendkim/keys.tbl:1", "not-imported") in kinds
     assert ("/etc/opendkim.conf:3", "not-imported") in kinds
     assert ("/etc/opendkim.conf:7", "not-imported") in kinds
+    assert ("/etc/opendkim.conf:8", "not-imported") in kinds  # set twice, still unshown
     # the table's own name differs from what mailauth writes: said so
     assert ("/etc/opendkim.conf", "changed") in kinds
 

@@ -7,7 +7,14 @@ import posixpath
 from typing import Any, Literal
 
 from mailauth.backends.dkimpy_milter import DkimpyMilterTarget
-from mailauth.compiler.importer.mail_files import MailFiles, Signer, default_of, option_at, trimmed
+from mailauth.compiler.importer.mail_files import (
+    MailFiles,
+    Signer,
+    default_of,
+    option_at,
+    shown,
+    trimmed,
+)
 from mailauth.compiler.importer.milter_tables import (
     parse_dataset,
     parse_options,
@@ -192,9 +199,7 @@ def read_dkimpy(files: MailFiles, path: str) -> Signer | None:
         files.note(
             f"{path}:{option.line}",
             "not-imported",
-            f"{option.name} {option.value}"
-            if folded not in ("keyfile", "keyfileed25519")
-            else option.name,
+            shown(option),
             "mailauth writes dkimpy-milter.conf whole and does not set this option: "
             "carry it over by hand if it is needed",
         )

@@ -126,7 +126,7 @@ class MailFiles:
                 self.note(
                     f"{path}:{option.line}",
                     "not-imported",
-                    f"{option.name} {option.value}",
+                    shown(option),
                     f"{option.name} is set again; the import took line {kept.line}: check "
                     "which one the daemon uses",
                 )
@@ -232,3 +232,14 @@ def trimmed(model: type[BaseModel], values: dict[str, Any], target: str) -> Yaml
         for name, value in values.items()
         if name in preset or value != default_of(model, name)
     }
+
+
+#: Options whose value is a secret or may hold key data: shown by name only in Notes.
+_HIDDEN = frozenset({"ldapbindpassword", "keyfile", "keyfileed25519"})
+
+
+def shown(option: Option) -> str:
+    """An option line as a Note may show it: never a secret's or a key's value."""
+    if option.name.casefold() in _HIDDEN:
+        return option.name
+    return f"{option.name} {option.value}"

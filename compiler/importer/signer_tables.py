@@ -7,6 +7,8 @@ import posixpath
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from mailauth.backends.dkimpy_milter import DkimpyMilterTarget
+from mailauth.backends.opendkim import OpenDkimTarget
 from mailauth.compiler import dkimkeys
 from mailauth.compiler.importer.found import AdoptedKey
 from mailauth.compiler.importer.mail_files import MailFiles
@@ -19,6 +21,7 @@ from mailauth.compiler.importer.milter_tables import (
     parse_signing_line,
     signing_domain,
 )
+from mailauth.schema import strings
 
 __all__ = ["adopt", "key_table", "public_key", "signing_table", "table_directory"]
 
@@ -143,6 +146,11 @@ def adopt(
                 "path); mailauth adopts key files by absolute path",
             )
             continue
+        try:
+            strings.host_path(entry.key, "key file")
+        except ValueError as exc:
+            files.note(at, "not-imported", line, str(exc))
+            continue
         line = f"{entry.name} {entry.domain}:{entry.selector}:{entry.key}"
         public = public_key(files, entry.key, algorithm, at, line)
         if public is None:
@@ -202,7 +210,9 @@ def table_directory(
             f"directories ({', '.join(sorted(dirs))}); mailauth writes them all in "
             f"{min(dirs)}",
         )
-    values["directory"] = min(dirs)
+    model = OpenDkimTarget if target == "opendkim" else DkimpyMilterTarget
+    if not files.setting(model, values, "directory", min(dirs), path, "table directory"):
+        return
     for table, name in names.items():
         if table and posixpath.basename(table) != name:
             files.note(
