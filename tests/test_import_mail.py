@@ -350,6 +350,7 @@ def test_odd_setup(tmp_path: Path, crlf: bool) -> None:
         ("/etc/postfix/main.cf", "not-imported",
          "smtpd_milters: { inet:127.0.0.1:3310, default_action=accept }"),
         ("/etc/postfix/main.cf", "not-imported", "milter_default_action = sideways"),
+        ("/etc/opendkim.conf", "changed", "OversignHeaders"),  # OpenDKIM's default: none
     }  # fmt: skip
     missing = next(n for n in found.notes if n.where == kt + "4")
     assert "does not exist" in missing.why
@@ -467,6 +468,13 @@ def test_notes_are_notes() -> None:
 # ---------------------------------------------------------------------------- Postfix
 
 
+#: An opendkim.conf that leaves nothing to defaults: only the socket line varies.
+_OPENDKIM = (
+    "Socket {socket}\nMode sv\nUMask 007\nPidFile /run/opendkim/opendkim.pid\n"
+    "OversignHeaders From\nInternalHosts 127.0.0.1\nExternalIgnoreList 127.0.0.1\n"
+)
+
+
 def _host(tmp_path: Path, files: dict[str, str]) -> Path:
     root = tmp_path / "root"
     for name, text in files.items():
@@ -480,13 +488,14 @@ def test_loopback_spelling_follows_main_cf(tmp_path: Path) -> None:
     root = _host(
         tmp_path,
         {
-            "etc/opendkim.conf": "Socket inet:8891@127.0.0.1\nMode sv\nUMask 007\n"
-            "InternalHosts 127.0.0.1\n",
+            "etc/opendkim.conf": _OPENDKIM.format(socket="inet:8891@127.0.0.1"),
             "etc/postfix/main.cf": "smtpd_milters = inet:localhost:8891\n",
         },
     )
     found = read_mail(root, **NONE)
     assert found.targets["opendkim"]["socket"] == "inet:8891@localhost"
+    # no Canonicalization line: OpenDKIM's default, not mailauth's relaxed/simple
+    assert found.targets["opendkim"]["canonicalization"] == "simple/simple"
     assert [(n.where, n.kind, n.what) for n in found.notes] == [
         ("/etc/opendkim.conf:1", "changed", "Socket inet:8891@127.0.0.1")
     ]
@@ -496,8 +505,7 @@ def test_milter_spelt_otherwise_is_noted(tmp_path: Path) -> None:
     root = _host(
         tmp_path,
         {
-            "etc/opendkim.conf": "Socket local:/run/opendkim/opendkim.sock\nMode sv\n"
-            "UMask 007\nInternalHosts 127.0.0.1\n",
+            "etc/opendkim.conf": _OPENDKIM.format(socket="local:/run/opendkim/opendkim.sock"),
             "etc/postfix/main.cf": "smtpd_milters = local:/run/opendkim/opendkim.sock\n",
             "etc/postfix/master.cf": "smtp inet n - n - - smtpd\n",
         },

@@ -82,7 +82,10 @@ def read_opendkim(files: MailFiles, path: str) -> Signer | None:
             f"{path}:{option.line}",
             f"{option.name} {option.value}",
         )
-    for folded, name in (("socket", "Socket"), ("mode", "Mode"), ("umask", "UMask")):
+    if "canonicalization" not in by:
+        values["canonicalization"] = "simple/simple"  # OpenDKIM's own default
+    absent = (("socket", "Socket"), ("mode", "Mode"), ("umask", "UMask"), ("pidfile", "PidFile"))
+    for folded, name in absent:
         if folded not in by:
             field = simple[folded]
             files.note(
@@ -110,6 +113,10 @@ def read_opendkim(files: MailFiles, path: str) -> Signer | None:
         "oversignheaders": "From",
         "requiresafekeys": "yes",
     }
+    if "oversignheaders" not in by:
+        files.note(
+            path, "changed", "OversignHeaders", "not set; mailauth writes OversignHeaders From"
+        )
     for folded, wanted in fixed.items():
         option = by.get(folded)
         handled.add(folded)
@@ -193,6 +200,14 @@ def trusted(
             dirs.add(posixpath.dirname(dataset.path))
     internal = found.get("internalhosts")
     ignore = found.get("externalignorelist")
+    if "internalhosts" in by and "externalignorelist" not in by:
+        files.note(
+            path,
+            "changed",
+            "ExternalIgnoreList",
+            "not set; mailauth writes the InternalHosts list as ExternalIgnoreList too (it "
+            "only stops OpenDKIM logging those hosts' unsigned mail)",
+        )
     if "internalhosts" not in by:
         internal = ["127.0.0.1"]  # OpenDKIM's own default
         files.note(

@@ -60,7 +60,7 @@ def read_opendmarc(files: MailFiles, path: str) -> Signer | None:
             f"{option.name} {option.value}",
         )
     values.setdefault("public_suffix_list", None)
-    for folded, name in (("socket", "Socket"), ("umask", "UMask")):
+    for folded, name in (("socket", "Socket"), ("umask", "UMask"), ("pidfile", "PidFile")):
         if folded not in by:
             field = simple[folded]
             files.note(
