@@ -449,6 +449,21 @@ def test_options_round_trip(pairs: list[tuple[str, str]], end: str) -> None:
     assert [o.line for o in options] == [2 + 2 * i for i in range(len(pairs))]
 
 
+@given(st.text(max_size=60))
+def test_signing_line_and_dataset_never_crash(body: str) -> None:
+    try:
+        entry = parse_signing_line(body)
+    except LineError:
+        pass
+    else:
+        for regex in (True, False):
+            domain = signing_domain(entry.pattern, regex=regex)
+            assert domain is None or domain in entry.pattern.casefold()
+    dataset = parse_dataset(body)
+    assert dataset.kind in ("file", "refile", "inline", "other")
+    assert all(item.strip() == item and item for item in dataset.items)
+
+
 def test_datasets() -> None:
     assert parse_dataset("refile:/etc/opendkim/SigningTable").kind == "refile"
     assert parse_dataset("file:/etc/x").path == "/etc/x"

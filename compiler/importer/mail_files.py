@@ -29,7 +29,8 @@ class MailImportError(ValueError):
 
 @dataclass(frozen=True)
 class Signer:
-    """What one signer's tables gave: for matching its socket in main.cf."""
+    """A milter the import found (a signer or OpenDMARC): main.cf's milter lists are
+    matched against its socket; ``where`` is the file (and line) that sets the socket."""
 
     target: str
     socket: str | None

@@ -11,7 +11,13 @@ Rules this reader keeps, so that the first plan after an import changes nothing 
   platform the writer picks;
 * keys are adopted where they lie (``key_file:``); the public half is read from the key
   file under ``root`` and nothing of the private key is ever printed or noted;
-* files are read below ``root`` only: a path (or symlink) leading out of it is not read.
+* files are read below ``root`` only: a path (or symlink) leading out of it is not read;
+* ``keys.directory`` is set only when every adopted key lies below one platform's key
+  directory (/etc/opendkim/keys, /etc/dkimkeys), so keys made later land beside them.
+
+Each daemon has its reader (mail_opendkim, mail_dkimpy, mail_opendmarc, mail_postfix), the
+key tables theirs (signer_tables), the line parsers theirs (milter_tables); this module
+finds the files and runs them in order: Postfix last, since it needs the milters' sockets.
 """
 
 from __future__ import annotations
