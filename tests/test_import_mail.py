@@ -275,6 +275,11 @@ def test_explicit_paths_and_missing_ones(tmp_path: Path) -> None:
     (root / "etc/opendmarc.conf").rename(moved)
     found = read_mail(root, **{**NONE, "opendmarc_conf": "/srv/conf/dmarc.conf"})
     assert found.targets["opendmarc"]["config"] == "/srv/conf/dmarc.conf"
+    # the command passes Paths; a relative one starts at the host's /
+    paths: dict[str, Path | None] = {name: None for name in NONE}
+    paths["opendmarc_conf"] = Path("srv/conf/dmarc.conf")
+    again = read_mail(root, **paths)
+    assert again == found
     with pytest.raises(MailImportError, match=r"/etc/nothing\.conf"):
         read_mail(root, **{**NONE, "opendkim_conf": "/etc/nothing.conf"})
     with pytest.raises(MailImportError):

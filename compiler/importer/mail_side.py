@@ -22,8 +22,10 @@ finds the files and runs them in order: Postfix last, since it needs the milters
 
 from __future__ import annotations
 
+import os
 import posixpath
 from collections.abc import Callable
+from os import PathLike
 from pathlib import Path
 
 from mailauth.backends import platforms
@@ -65,23 +67,35 @@ def _key_store(files: MailFiles) -> None:
             return
 
 
+def _host(path: str | PathLike[str] | None) -> str | None:
+    """A path given on the command line as a host path: absolute, from the host's ``/``."""
+    if path is None:
+        return None
+    text = os.fspath(path)
+    return text if text.startswith("/") else "/" + text
+
+
 def read_mail(
     root: Path,
     *,
-    opendkim_conf: str | None,
-    dkimpy_conf: str | None,
-    opendmarc_conf: str | None,
-    main_cf: str | None,
-    master_cf: str | None,
+    opendkim_conf: str | PathLike[str] | None,
+    dkimpy_conf: str | PathLike[str] | None,
+    opendmarc_conf: str | PathLike[str] | None,
+    main_cf: str | PathLike[str] | None,
+    master_cf: str | PathLike[str] | None,
 ) -> Found:
     """What the host under ``root`` runs for mail: signers, OpenDMARC, Postfix's milters.
 
-    Each path is a host path (``/etc/opendkim.conf``) read below ``root``; None looks in
+    Each path is a host path (``/etc/opendkim.conf``; a relative one starts at the host's
+    ``/``, as the DNS side reads them) read below ``root``; None looks in
     the usual places of every platform, and a file found nowhere is simply not imported.
     A path given but absent is a `MailImportError`. Whatever cannot be imported as it is,
     is a `Note` in the result.
     """
     files = MailFiles(root)
+    opendkim_conf, dkimpy_conf, opendmarc_conf, main_cf, master_cf = (
+        _host(p) for p in (opendkim_conf, dkimpy_conf, opendmarc_conf, main_cf, master_cf)
+    )
     milters: list[Signer] = []
     readers: list[tuple[str | None, list[str], str, Callable[[MailFiles, str], Signer | None]]] = [
         (opendkim_conf, _usual("opendkim", "config"), "opendkim.conf", read_opendkim),
