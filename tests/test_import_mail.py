@@ -573,3 +573,12 @@ def test_dkimpy_signing_tag_in_master_cf(tmp_path: Path) -> None:
         ("/etc/postfix/main.cf", "changed", "milter_macro_daemon_name"),
         ("/etc/postfix/master.cf", "changed", "submission services"),
     }
+
+
+def test_syslog_success_follows_syslog(tmp_path: Path) -> None:
+    conf = _OPENDKIM.format(socket="inet:8891@127.0.0.1") + "Syslog yes\n"
+    found = read_mail(_host(tmp_path, {"etc/opendkim.conf": conf}), **NONE)
+    assert found.targets["opendkim"].get("syslog", True) is True
+    assert [(n.where, n.kind, n.what) for n in found.notes] == [
+        ("/etc/opendkim.conf", "changed", "SyslogSuccess")
+    ]

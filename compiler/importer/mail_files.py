@@ -155,9 +155,17 @@ class MailFiles:
             return
         values.update(fields)
 
-    def syslog(self, values: dict[str, Any], by: Mapping[str, Option], path: str) -> None:
+    def syslog(
+        self,
+        values: dict[str, Any],
+        by: Mapping[str, Option],
+        path: str,
+        *,
+        success_too: bool = True,
+    ) -> None:
         """``Syslog`` (default yes in the three daemons' stock files, no in OpenDKIM's
-        code: the file's value counts) and ``SyslogSuccess``, which mailauth ties to it."""
+        code: the file's value counts) and ``SyslogSuccess``, which mailauth ties to it
+        (``success_too``: the target writes both)."""
         syslog = by.get("syslog")
         on = truth(syslog.value) if syslog else False
         if syslog is not None and on is None:
@@ -170,6 +178,15 @@ class MailFiles:
             return
         values["syslog"] = bool(on)
         success = by.get("syslogsuccess")
+        if not success_too:
+            return
+        if success is None and on:
+            self.note(
+                path,
+                "changed",
+                "SyslogSuccess",
+                "not set; mailauth writes SyslogSuccess yes with Syslog yes",
+            )
         if success is not None and truth(success.value) != on:
             self.note(
                 f"{path}:{success.line}",

@@ -23,7 +23,7 @@ def read_opendmarc(files: MailFiles, path: str) -> Signer | None:
     by = files.first(parse_options(text), path)
     model = OpenDmarcTarget
     values: dict[str, Any] = {"config": path}
-    files.syslog(values, by, path)
+    files.syslog(values, by, path, success_too=False)
     handled = {"syslog", "userid", "spfselfvalidate", "spfignoreresults"}
     if "userid" in by:
         files.user_group(model, values, by["userid"], path)
