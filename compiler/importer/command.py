@@ -7,7 +7,6 @@ and each reader can be built and shipped on its own.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,30 +68,31 @@ def _port(text: str, port: str) -> int:
 
 def read_found(options: Options) -> Found:
     """Both sides' findings: DNS (zone files or live DNS) and the mail host."""
-    # By name: each reader is its own module, built and shipped on its own.
-    try:
-        dns_side = importlib.import_module("mailauth.compiler.importer.dns_side")
-        mail_side = importlib.import_module("mailauth.compiler.importer.mail_side")
-    except ImportError as exc:  # pragma: no cover - a reader not built into this copy
-        raise MailauthError(f"this mailauth cannot import: {exc}") from None
+    from mailauth.compiler.importer import dns_side, mail_side
+    from mailauth.compiler.importer.named_conf import NamedConfError
+
     dns: Found
-    if options.from_dns:
-        host, port = _server(options.nameserver)
-        if host is None:
-            raise MailauthError("--from-dns needs --nameserver IP[:PORT], the server to ask")
-        dns = dns_side.read_live_dns(list(options.from_dns), host, port, options.timeout)
-    else:
-        dns = dns_side.read_dns(
-            options.root, list(options.zones), options.named_conf, options.include_mode
+    try:
+        if options.from_dns:
+            host, port = _server(options.nameserver)
+            if host is None:
+                raise MailauthError("--from-dns needs --nameserver IP[:PORT], the server to ask")
+            dns = dns_side.read_live_dns(list(options.from_dns), host, port, options.timeout)
+        else:
+            named_conf = None if options.named_conf is None else str(options.named_conf)
+            zones = [str(zone) for zone in options.zones]
+            dns = dns_side.read_dns(options.root, zones, named_conf, options.include_mode)
+        mail: Found = mail_side.read_mail(
+            options.root,
+            opendkim_conf=options.opendkim_conf,
+            dkimpy_conf=options.dkimpy_conf,
+            opendmarc_conf=options.opendmarc_conf,
+            main_cf=options.main_cf,
+            master_cf=options.master_cf,
         )
-    mail: Found = mail_side.read_mail(
-        options.root,
-        opendkim_conf=options.opendkim_conf,
-        dkimpy_conf=options.dkimpy_conf,
-        opendmarc_conf=options.opendmarc_conf,
-        main_cf=options.main_cf,
-        master_cf=options.master_cf,
-    )
+    except (dns_side.ZoneReadError, NamedConfError, mail_side.MailImportError) as exc:
+        # The readers name the file and line; the CLI boundary shows it as an error.
+        raise MailauthError(str(exc)) from None
     return dns.merge(mail)
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import email
-import importlib.util
 import json
 import re
 import subprocess
@@ -44,15 +43,7 @@ from e2e.mailstack import (
 )
 from mailauth.compiler.lockfile import read_lock
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(
-        importlib.util.find_spec("mailauth.compiler.importer.dns_side") is None
-        or importlib.util.find_spec("mailauth.compiler.importer.mail_side") is None,
-        reason="the import readers (compiler/importer/dns_side.py, mail_side.py) are not in "
-        "this tree yet: this test becomes mandatory when they are merged",
-    ),
-]
+pytestmark = pytest.mark.e2e
 
 
 def _records(named: NamedServer, zone: str) -> dict[tuple[str, str], tuple[int, list[str]]]:
