@@ -232,7 +232,7 @@ def test_command_with_check(
     )
     echoed: list[str] = []
     assert run_import(options, echoed.append) == 0
-    assert calls[0] == ("dns", fresh.root, [Path("/var/named/zone.slackbox.fr")], None, False)
+    assert calls[0] == ("dns", fresh.root, ["/var/named/zone.slackbox.fr"], None, False)
     assert calls[1][2]["opendkim_conf"] == Path("/etc/opendkim.conf")  # type: ignore[index]
     out = "\n".join(echoed)
     assert "/etc/opendkim.conf:10: not-imported: UMask 002" in out

@@ -7,11 +7,15 @@ and each reader can be built and shipped on its own.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from mailauth.compiler.importer.found import Found, Note
+from mailauth.compiler.importer.mail_files import MailImportError
+from mailauth.compiler.importer.named_conf import NamedConfError
+from mailauth.compiler.importer.zone_reader import ZoneReadError
 from mailauth.compiler.wording import count
 from mailauth.schema.errors import ConfigError, MailauthError
 
@@ -68,8 +72,9 @@ def _port(text: str, port: str) -> int:
 
 def read_found(options: Options) -> Found:
     """Both sides' findings: DNS (zone files or live DNS) and the mail host."""
-    from mailauth.compiler.importer import dns_side, mail_side
-    from mailauth.compiler.importer.named_conf import NamedConfError
+    # By module name, so that tests can stand a reader in (sys.modules) for the other side.
+    dns_side = importlib.import_module("mailauth.compiler.importer.dns_side")
+    mail_side = importlib.import_module("mailauth.compiler.importer.mail_side")
 
     dns: Found
     try:
@@ -90,7 +95,7 @@ def read_found(options: Options) -> Found:
             main_cf=options.main_cf,
             master_cf=options.master_cf,
         )
-    except (dns_side.ZoneReadError, NamedConfError, mail_side.MailImportError) as exc:
+    except (ZoneReadError, NamedConfError, MailImportError) as exc:
         # The readers name the file and line; the CLI boundary shows it as an error.
         raise MailauthError(str(exc)) from None
     return dns.merge(mail)
