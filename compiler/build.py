@@ -53,7 +53,10 @@ def _merge(default: PolicyT, override: PolicyT | None) -> PolicyT:
     """Field-by-field: what the domain wrote wins, the rest comes from defaults."""
     if override is None:
         return default
-    if isinstance(override, Spf) and override.raw is not None:
+    if isinstance(override, Spf | Dmarc) and override.raw is not None:
+        return override
+    if isinstance(override, Dmarc) and isinstance(default, Dmarc) and default.raw is not None:
+        # The domain's tags build its record; the raw text of defaults has none to merge.
         return override
     update = {name: getattr(override, name) for name in override.model_fields_set}
     merged = default.model_copy(update=update)

@@ -29,7 +29,14 @@ def spf_text(spf: Spf) -> str:
 
 
 def dmarc_text(dmarc: Dmarc) -> str:
-    """``v=DMARC1; p=...`` with tags in a fixed order so the record never churns."""
+    """``v=DMARC1; p=...`` with tags in a fixed order so the record never churns.
+
+    A ``raw`` record comes back byte for byte (not even its spaces are touched): it is what
+    an imported record that mailauth would write differently becomes, and the first plan
+    after an import must not change it.
+    """
+    if dmarc.raw is not None:
+        return dmarc.raw
     tags = [("v", "DMARC1"), ("p", dmarc.p)]
     if dmarc.sp is not None:
         tags.append(("sp", dmarc.sp))

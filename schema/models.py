@@ -291,8 +291,18 @@ def _fo(value: object) -> str:
     return text
 
 
+def _dmarc_raw(value: str) -> str:
+    """A literal DMARC record: one printable line starting ``v=DMARC1``, written byte for byte."""
+    names.safe_text(value)
+    if not value.startswith("v=DMARC1"):
+        raise ValueError(f"a DMARC record starts with 'v=DMARC1' (got {value[:20]!r})")
+    return txt_size(value, "the DMARC record")
+
+
 class Dmarc(StrictModel):
-    """DMARC (RFC 9989, read as RFC 7489 too). Each field is the record tag of that name."""
+    """DMARC (RFC 9989, read as RFC 7489 too). Each field is the record tag of that name;
+    ``raw`` replaces them all with a literal record (what ``mailauth import`` keeps when
+    mailauth would write an existing record differently)."""
 
     p: Policy = Field(
         default="none",
@@ -349,6 +359,25 @@ class Dmarc(StrictModel):
         description="`pct=`: the percentage (0-100) of failing mail the policy applies to; "
         "removed by RFC 9989, accepted with a lint warning; null: left out",
     )
+    raw: Annotated[str, AfterValidator(_dmarc_raw)] | None = Field(
+        default=None,
+        description="a literal record (`v=DMARC1; ...`, at most 4000 octets) published byte for "
+        "byte instead of the tags above, which must then be left out; lint reads its tags; "
+        "null: built from the tags",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _raw_alone(cls, data: Any) -> Any:
+        # Before validation, so a tag written with its default value (`p: none`) counts too.
+        if isinstance(data, dict) and data.get("raw") is not None:
+            tags = [key for key in data if key != "raw"]
+            if tags:
+                shown = ", ".join(f"`{key}`" for key in tags)
+                raise ValueError(
+                    f"`raw` replaces every tag of the record: remove {shown} (or `raw`)"
+                )
+        return data
 
 
 class Mx(StrictModel):

@@ -281,17 +281,30 @@ def test_record_type_outside_the_schema_is_listed(odd: Found) -> None:
 
 def test_unparseable_spf_is_raw_with_a_note(odd: Found) -> None:
     assert odd.domains["raw.example"]["spf"] == {"raw": "v=spf1 ptr +mx -all"}
-    (raw,) = notes_of(odd, "raw")
-    assert raw.what == "v=spf1 ptr +mx -all" and "'ptr'" in raw.why
+    (raw,) = [n for n in notes_of(odd, "raw") if n.what.startswith("v=spf1")]
+    assert "'ptr'" in raw.why
     assert "kept as raw" in odd.comments["domains.raw.example.spf"]
 
 
-def test_dmarc_and_dkim_that_differ_in_text_are_said(odd: Found) -> None:
+def test_dmarc_that_differs_in_text_is_raw_and_dkim_is_said(odd: Found) -> None:
+    # mailauth would write `v=DMARC1; p=none`: the record is kept byte for byte instead
+    assert odd.domains["raw.example"]["dmarc"] == {"raw": "v=DMARC1;p=none"}
+    (raw,) = [n for n in notes_of(odd, "raw") if n.what.startswith("v=DMARC1")]
+    assert "v=DMARC1; p=none" in raw.why and raw.where.endswith("_dmarc.raw.example")
+    assert "kept as raw" in odd.comments["domains.raw.example.dmarc"]
     changed = {
         n.where.rsplit(": ", 1)[-1]: n for n in notes_of(odd, "changed") if "strings" not in n.what
     }
-    assert "v=DMARC1; p=none" in changed["_dmarc.raw.example"].why
+    assert "_dmarc.raw.example" not in changed
     assert "h" in changed["x._domainkey.raw.example"].why
+
+
+def test_dmarc_kept_raw_plans_no_change(odd: Found, tmp_path: Path) -> None:
+    planned = planned_rows(odd, tmp_path)["raw.example"]
+    original = zone_rows(ODD, "raw.example", RAW_ZONE, tmp_path)
+    dmarc = {row for row in original if row[0] == "_dmarc.raw.example."}
+    assert [row[3] for row in dmarc] == ["v=DMARC1;p=none"]
+    assert dmarc <= planned
 
 
 def test_odd_zone_first_plan_differs_only_where_noted(odd: Found, tmp_path: Path) -> None:
@@ -441,14 +454,37 @@ def test_spf_exactness(text: str, exact: bool | None) -> None:
     assert parse_spf(text).exact is exact
 
 
-def test_dmarc_that_does_not_parse_is_not_imported(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "text",
+    [
+        "v=DMARC1; p=none; sp=quarantine; foo=bar",  # a tag the schema lacks
+        "v=DMARC1; sp=quarantine; p=none",  # tags in another order
+        "v=DMARC1; p=none; rua=mailto:d@unixbox.fr!10m, mailto:e@unixbox.fr",  # a space
+        "v=DMARC1; p=none;",  # a trailing separator
+    ],
+)
+def test_dmarc_that_mailauth_would_rewrite_is_raw(text: str, tmp_path: Path) -> None:
     root = copy_tree(ARTICLE, tmp_path / "root")
     zone = root / "var/named/zone.unixbox.fr"
-    zone.write_text(zone.read_text().replace("sp=quarantine", "sp=quarantine; foo=bar"))
+    zone.write_text(zone.read_text().replace("v=DMARC1; p=none; sp=quarantine", text))
+    found = read_dns(root, ["/var/named/zone.unixbox.fr"], None, False)
+    assert found.domains["unixbox.fr"]["dmarc"] == {"raw": text}
+    (note,) = notes_of(found, "raw")
+    assert note.what == text and note.where.endswith("_dmarc.unixbox.fr")
+    assert not notes_of(found, "not-imported")
+    assert "kept as raw" in found.comments["domains.unixbox.fr.dmarc"]
+    planned = planned_rows(found, tmp_path)["unixbox.fr"]
+    assert ("_dmarc.unixbox.fr.", "TXT", text) in {(o, t, v) for o, t, _, v in planned}
+
+
+def test_dmarc_that_is_not_even_raw_is_not_imported(tmp_path: Path) -> None:
+    root = copy_tree(ARTICLE, tmp_path / "root")
+    zone = root / "var/named/zone.unixbox.fr"
+    zone.write_text(zone.read_text().replace("v=DMARC1; p=none", "V=DMARC1; p=none"))
     found = read_dns(root, ["/var/named/zone.unixbox.fr"], None, False)
     assert "dmarc" not in found.domains["unixbox.fr"]
     (note,) = notes_of(found, "not-imported")
-    assert "foo=bar" in note.why and note.where.endswith("_dmarc.unixbox.fr")
+    assert "not even as raw" in note.why and note.where.endswith("_dmarc.unixbox.fr")
     # and the domain without its DMARC gets the default's: said too
     assert any(n.what == "no _dmarc.unixbox.fr TXT" for n in notes_of(found, "changed"))
 

@@ -45,7 +45,7 @@ from mailauth.compiler.importer.named_conf import read_named_conf
 from mailauth.compiler.importer.rooted import OutsideRoot, under_root
 from mailauth.compiler.importer.zone_reader import ReadZone, ZoneReadError, read_zone
 from mailauth.schema import names
-from mailauth.schema.models import ExtraRecord, Spf
+from mailauth.schema.models import Dmarc, ExtraRecord, Spf
 from mailauth.schema.rrtypes import EXTRA_TYPES
 
 __all__ = ["ZoneReadError", "read_dns", "read_live_dns"]
@@ -443,23 +443,26 @@ def _dmarc(found: Found, domain: str, dmarcs: list[tuple[Any, str]], where: str)
         )
         return False
     text = dmarcs[0][1]
+    key = f"domains.{domain}.dmarc"
     try:
         parsed = parse_dmarc(text)
     except Unparsed as exc:
+        reason = f"it does not parse into fields: {exc}"
+    else:
+        if parsed.exact:
+            _domain(found, domain)["dmarc"] = parsed.fields
+            return True
+        reason = parsed.why
+    try:
+        Dmarc.model_validate({"raw": text})
+    except ValidationError as exc:
         found.notes.append(
-            Note(
-                where,
-                "not-imported",
-                text,
-                f"it does not parse into dmarc fields ({exc}) and the schema has no raw DMARC: "
-                "the first plan writes the default policy instead; carry it over by hand",
-            )
+            Note(where, "not-imported", text, f"not even as raw: {exc.errors()[0]['msg']}")
         )
         return False
-    _domain(found, domain)["dmarc"] = parsed.fields
-    if not parsed.exact:
-        found.notes.append(Note(where, "changed", text, parsed.why + " (same tags, other text)"))
-        found.comments[f"domains.{domain}.dmarc"] = f"was {text!r}"
+    _domain(found, domain)["dmarc"] = {"raw": text}
+    found.comments[key] = f"kept as raw: {reason}"
+    found.notes.append(Note(where, "raw", text, reason))
     return True
 
 

@@ -2,8 +2,8 @@
 
 A text becomes fields only when compiler.records rebuilds exactly the same text from them:
 that is what makes the first plan after an import change no record. A text that parses
-but would come back different is kept verbatim where the schema allows it (SPF ``raw``),
-and otherwise reported, never changed silently.
+but would come back different is kept verbatim where the schema allows it (SPF and DMARC
+``raw``), and otherwise reported, never changed silently.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mailauth.compiler.dmarc_reports import tag_list
+from mailauth.compiler.dmarc_tags import effective_tags, unreadable
 from mailauth.compiler.lint.engine import Context
 from mailauth.compiler.lint.inventory import DmarcSite
 from mailauth.compiler.lint.svg_tinyps import SvgUnreadable, check_svg
@@ -34,40 +34,49 @@ def check(ctx: Context) -> None:
         if bimi is None or domain.name not in built:
             continue
         owner = f"{bimi.selector}._bimi.{domain.name}"
-        tags = dict(reversed(tag_list(built[domain.name].dmarc)))  # the first of each wins
         site = sites.get(domain.name)
-
-        def at(tag: str, site: DmarcSite | None = site, index: int = index) -> PathKey:
-            return site.tag_path(tag) if site is not None else ("domains", index, "bimi")
-
-        policy = tags.get("p", "none").lower()
-        if policy not in ("quarantine", "reject"):
-            ctx.report(
-                "BIMI001",
-                at("p"),
-                f"{owner}: the DMARC policy of {domain.name} is p={policy}; receivers show "
-                "the logo only under p=quarantine or p=reject",
-                domain=domain.name,
-            )
-        pct = tags.get("pct")
-        if pct is not None and pct.isdigit() and int(pct) < 100:
-            ctx.report(
-                "BIMI002",
-                at("pct"),
-                f"{owner}: the DMARC policy of {domain.name} applies to pct={pct}% of mail; "
-                "BIMI needs it applied to all",
-                domain=domain.name,
-            )
-        if tags.get("sp", "").lower() == "none":
-            ctx.report(
-                "BIMI003",
-                at("sp"),
-                f"{owner}: the DMARC subdomain policy of {domain.name} is sp=none; BIMI needs "
-                "subdomains enforced too",
-                domain=domain.name,
-            )
+        if site is None or not site.raw or unreadable(site.text) is None:
+            _check_policy(ctx, owner, domain.name, index, site, built[domain.name].dmarc)
+        # else DMARC014 says the policy checks were skipped
         if bimi.logo_file is not None:
             _check_logo(ctx, bimi, index, domain.name)
+
+
+def _check_policy(
+    ctx: Context, owner: str, name: str, index: int, site: DmarcSite | None, text: str
+) -> None:
+    """BIMI001-003: the DMARC record published for the domain enforces its policy."""
+    tags = effective_tags(text)
+
+    def at(tag: str) -> PathKey:
+        return site.tag_path(tag) if site is not None else ("domains", index, "bimi")
+
+    policy = tags.get("p", "none").lower()
+    if policy not in ("quarantine", "reject"):
+        ctx.report(
+            "BIMI001",
+            at("p"),
+            f"{owner}: the DMARC policy of {name} is p={policy}; receivers show "
+            "the logo only under p=quarantine or p=reject",
+            domain=name,
+        )
+    pct = tags.get("pct")
+    if pct is not None and pct.isdigit() and int(pct) < 100:
+        ctx.report(
+            "BIMI002",
+            at("pct"),
+            f"{owner}: the DMARC policy of {name} applies to pct={pct}% of mail; "
+            "BIMI needs it applied to all",
+            domain=name,
+        )
+    if tags.get("sp", "").lower() == "none":
+        ctx.report(
+            "BIMI003",
+            at("sp"),
+            f"{owner}: the DMARC subdomain policy of {name} is sp=none; BIMI needs "
+            "subdomains enforced too",
+            domain=name,
+        )
 
 
 def _check_logo(ctx: Context, bimi: Bimi, index: int, domain: str) -> None:

@@ -13,6 +13,7 @@ from mailauth.compiler.dmarc_reports import (
     tag_list,
     uri_host,
 )
+from mailauth.compiler.dmarc_tags import unreadable
 from mailauth.compiler.lint.engine import Context
 from mailauth.compiler.lint.inventory import DmarcSite, SpfSite
 from mailauth.compiler.model import DomainModel
@@ -61,6 +62,8 @@ def check(ctx: Context) -> None:
                 domain=site.domain,
             )
     for site in ctx.inventory.dmarc:
+        if site.raw and _skipped(ctx, site):
+            continue
         tags = _tags(ctx, site)
         if tags is None:
             continue
@@ -108,6 +111,25 @@ def check(ctx: Context) -> None:
             )
         if site.kind == "domain" and site.domain in built:
             _alignment(ctx, site, tags, built[site.domain], spf.get(site.domain))
+
+
+#: What _skipped leaves out for a raw record it cannot read (check_bimi skips too).
+SKIPPED = "DMARC001-012 and BIMI001-003"
+
+
+def _skipped(ctx: Context, site: DmarcSite) -> bool:
+    """Report a raw record whose text is no tag=value list; True: skip its checks."""
+    why = unreadable(site.text)
+    if why is None:
+        return False
+    ctx.report(
+        "DMARC014",
+        site.path,
+        f"{site.owner}: the raw record cannot be read as tags ({why}); {SKIPPED} were "
+        "skipped for it",
+        domain=site.domain,
+    )
+    return True
 
 
 def _tags(ctx: Context, site: DmarcSite) -> dict[str, str] | None:

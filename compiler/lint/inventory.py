@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from mailauth.compiler.build import _merge
+from mailauth.compiler.dmarc_tags import tag_names
 from mailauth.compiler.model import DkimKey, MailModel, Record
 from mailauth.compiler.records import spf_text
 from mailauth.compiler.spf.syntax import is_spf, parse
@@ -52,6 +53,8 @@ class DmarcSite:
     dmarc: Dmarc | None = None
     index: int | None = None
     tag_paths: dict[str, PathKey] = field(default_factory=dict)
+    #: Published from a literal `raw:` text (its tags read back by compiler/dmarc_tags.py).
+    raw: bool = False
 
     def tag_path(self, tag: str) -> PathKey:
         return self.tag_paths.get(tag, self.path)
@@ -220,8 +223,16 @@ def build_inventory(config: Config, model: MailModel) -> Inventory:
             f"_dmarc.{name}", built.dmarc, _section(domain, index, "dmarc"), "domain", name,
             dmarc, index,
         )  # fmt: skip
-        for tag in Dmarc.model_fields:
-            dsite.tag_paths[tag] = (*_base(domain, index, "dmarc", tag), tag)
+        if dmarc.raw is not None:
+            # Every tag lives in the literal text: findings point at `raw:`.
+            raw_path: PathKey = (*_base(domain, index, "dmarc", "raw"), "raw")
+            dsite.raw = True
+            dsite.path = raw_path
+            for tag in tag_names(dmarc.raw):
+                dsite.tag_paths[tag] = raw_path
+        else:
+            for tag in Dmarc.model_fields:
+                dsite.tag_paths[tag] = (*_base(domain, index, "dmarc", tag), tag)
         inv.dmarc.append(dsite)
 
         dkim_path = _section(domain, index, "dkim")

@@ -371,6 +371,12 @@ _RULES = (
         "domain's record from `dmarc:`).",
         "A receiver that finds several DMARC records at one name applies none of them.",
     ),
+    Rule(
+        "DMARC014", "warning", "Raw DMARC record not readable as tags", "RFC 7489 section 6.4",
+        "Write `dmarc.raw` as `v=DMARC1; tag=value; ...`, or replace it by the tags.",
+        "Lint cannot read the policy of a raw record that is not tag=value pairs, so its "
+        "DMARC and BIMI checks are skipped; receivers may not read it either.",
+    ),
     # --- Cross-checks ---------------------------------------------------------------------
     Rule(
         "XREF001", "warning", "Signing selector without a published key", "RFC 6376 section 6.1.2",
