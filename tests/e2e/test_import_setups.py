@@ -176,7 +176,7 @@ def test_dkimpy_opendmarc_import_changes_no_dns() -> None:
         keys = _build_dkimpy(root)
         zone = "/etc/bind/db.example.org"
         before = _served(root, zone, base / "named-before")
-        _import(
+        out = _import(
             root,
             base,
             "--zone", zone,
@@ -186,6 +186,9 @@ def test_dkimpy_opendmarc_import_changes_no_dns() -> None:
             "--master-cf", "/etc/postfix/master.cf",
             "--platform", "debian",
         )  # fmt: skip
+        # mailauth writes the zone from now on: the zero above compares its zone with this one.
+        assert f"mailauth owns {zone} from now on" in out, out
+        assert "- example.org: SOA serial update" in out, out
         text = (base / "mailauth.yaml").read_text()
         for path in keys:
             assert f"key_file: {path}" in text, text
