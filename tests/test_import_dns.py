@@ -531,3 +531,13 @@ def test_from_dns_with_no_server_reports_timeouts() -> None:
     live = read_live_dns(["slackbox.fr"], "127.0.0.1", free_port("127.0.0.1"), timeout=0.5)
     assert live.domains == {} and live.zones == []
     assert live.notes and all(n.kind == "not-imported" for n in live.notes)
+
+
+def test_zone_files_become_the_bind_target_so_the_first_plan_compares_them() -> None:
+    """Without targets.bind mailauth writes no zone at all, and the first plan's "no DNS
+    record change" would prove nothing: the target names the files read (zone mode), or
+    where the fragments go beside them (include mode); named.conf already has the zones."""
+    zone_mode = read_dns(ARTICLE, [], "/etc/named.conf", False).targets["bind"]
+    assert zone_mode == {"named_conf": None, "directory": "/var/named", "zone_file": "zone.{zone}"}
+    include = read_dns(ARTICLE, [], "/etc/named.conf", True).targets["bind"]
+    assert include == {"named_conf": None, "directory": "/var/named"}

@@ -143,3 +143,34 @@ def check_import(config_path: Path, root: Path) -> ImportCheck:
 
     job = driver.open_job(config_path, root, None)
     return classify(driver.plan(job))
+
+
+def handkept_edits(config_path: Path, root: Path) -> list[str]:
+    """What the hand-kept zone files of include-mode zones need before the first plan: every
+    record that clashes with mailauth's fragment (file and line: remove it) and every missing
+    ``$INCLUDE`` (the line to add), for every zone at once. The plan stops at the first file
+    it refuses; the user should get the whole list of edits from the import."""
+    from datetime import UTC, datetime
+
+    from mailauth.backends import EditContext, EditError
+    from mailauth.compiler import driver
+    from mailauth.compiler.plan import host_path, render_all
+
+    job = driver.open_job(config_path, root, None)
+    model, _ = driver.prepare(job, datetime.now(UTC).date(), generate=False, lenient=True)
+    today = datetime.now(UTC).date()
+    edits: list[str] = []
+    for _, artifact in render_all(model, job.loaded.config, job.targets):
+        if artifact.format != "handkept-zone":
+            continue
+        path = host_path(root, artifact.path)
+        try:
+            current = path.read_bytes()
+        except OSError:
+            continue  # the plan names a missing file itself
+        ctx = EditContext(today=today, changed=frozenset(), state=None, root=str(root))
+        try:
+            artifact.render_edited(current, ctx)
+        except EditError as exc:
+            edits.append(str(exc))
+    return edits

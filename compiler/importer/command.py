@@ -204,8 +204,18 @@ def run_import(options: Options, echo: Callable[[str], None]) -> int:
     if not options.check:
         echo(f"Review {options.config}, then run `mailauth plan -c {options.config}`.")
         return 0
-    from mailauth.compiler.importer.check import check_import
+    from mailauth.compiler.importer.check import check_import, handkept_edits
 
+    edits = handkept_edits(options.config, options.root.resolve())
+    if edits:
+        echo(
+            "The hand-kept zone files must $INCLUDE mailauth's fragment instead of holding "
+            "the mail records; before the first plan, edit them:"
+        )
+        for edit in edits:
+            echo("\n".join(f"  {line}" for line in edit.splitlines()))
+        echo("Then run `mailauth plan`: named will serve the same records.")
+        return 1
     result = check_import(options.config, options.root.resolve())
     echo(result.summary().rstrip("\n"))
     return 1 if result.dns_changed else 0

@@ -10,6 +10,7 @@ exactly what the zone says, a ``Note`` tells the user what differs, and why.
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -79,11 +80,50 @@ def read_dns(
             guessed.append(name)
     found = assemble([(rz.zone, rz.file, rz.default_ttl, rz) for rz in read], include_mode)
     found.notes[:0] = notes
+    if read:
+        _bind_target(read, include_mode, found)
     for name in guessed:
         key = f"zones.{name}"
         said = "the zone's name is its file's: the file has no $ORIGIN (check it)"
         found.comments[key] = f"{found.comments[key]}; {said}" if key in found.comments else said
     return found
+
+
+def _bind_target(read: Sequence[ReadZone], include_mode: bool, found: Found) -> None:
+    """``targets.bind`` where the zone files are: without it mailauth would write no zone (or
+    fragment) at all, and the first plan's "no DNS record change" would prove nothing.
+
+    Zone mode: ``directory`` and ``zone_file`` name the files read, so that the plan compares
+    mailauth's zone with them. Include mode: the fragment goes beside the hand-kept files.
+    ``named_conf`` is null: the host's named.conf already declares these zones."""
+    dirs = {posixpath.dirname(rz.file) for rz in read}
+    directory = dirs.pop() if len(dirs) == 1 else None
+    templates = set()
+    for rz in read:
+        base = posixpath.basename(rz.file)
+        zone = _text(_origin(rz.zone))
+        head, sep, tail = base.partition(zone)
+        templates.add(head + "{zone}" + tail if sep else None)
+    template = templates.pop() if len(templates) == 1 else None
+    bind: Yaml = {"named_conf": None}
+    if directory is None or (template is None and not include_mode):
+        found.notes.append(
+            Note(
+                ", ".join(rz.file for rz in read),
+                "not-imported",
+                "targets.bind directory and zone_file",
+                "the zone files are not one directory and one name pattern: set "
+                "targets.bind by hand, else mailauth writes the zones to its default paths",
+            )
+        )
+    if directory is not None:
+        bind["directory"] = directory
+    if template is not None and not include_mode:
+        bind["zone_file"] = template
+    found.targets["bind"] = {**bind, **found.targets.get("bind", {})}
+    found.comments["targets.bind"] = (
+        "where the zone files are; named_conf null: named.conf already declares the zones"
+    )
 
 
 def read_live_dns(
