@@ -13,10 +13,10 @@ from __future__ import annotations
 import posixpath
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import dns.exception
 import dns.message
@@ -433,38 +433,11 @@ def _domain_ttl(found: Found, name: str, seen: list[int], zw: _Zone) -> None:
 
 
 def _spf(found: Found, name: str, spfs: list[tuple[Any, str]], where: str) -> bool:
-    if len(spfs) > 1:
-        found.notes.append(
-            Note(
-                where,
-                "not-imported",
-                " | ".join(t for _, t in spfs),
-                "two SPF records at one name are an error (RFC 7208 4.5): keep one by hand",
-            )
-        )
+    why_one = "two SPF records at one name are an error (RFC 7208 4.5): keep one by hand"
+    text = _one(found, spfs, where, why_one)
+    if text is None or not _fields_or_raw(found, name, "spf", text, where, parse_spf, Spf):
         return False
-    text = spfs[0][1]
-    key = f"domains.{name}.spf"
-    try:
-        parsed = parse_spf(text)
-    except Unparsed as exc:
-        reason = f"it does not parse into fields: {exc}"
-    else:
-        if parsed.exact:
-            _domain(found, name)["spf"] = parsed.fields
-            return True
-        reason = parsed.why
-    try:
-        Spf.model_validate({"raw": text})
-    except ValidationError as exc:
-        found.notes.append(
-            Note(where, "not-imported", text, f"not even as raw: {exc.errors()[0]['msg']}")
-        )
-        return False
-    _domain(found, name)["spf"] = {"raw": text}
-    found.comments[key] = f"kept as raw: {reason}"
-    found.notes.append(Note(where, "raw", text, reason))
-    if " ".join(text.split()) != text:
+    if "raw" in _domain(found, name)["spf"] and " ".join(text.split()) != text:
         found.notes.append(
             Note(where, "changed", text, "mailauth writes raw SPF with single spaces between terms")
         )
@@ -472,36 +445,50 @@ def _spf(found: Found, name: str, spfs: list[tuple[Any, str]], where: str) -> bo
 
 
 def _dmarc(found: Found, domain: str, dmarcs: list[tuple[Any, str]], where: str) -> bool:
-    if len(dmarcs) > 1:
-        found.notes.append(
-            Note(
-                where,
-                "not-imported",
-                " | ".join(t for _, t in dmarcs),
-                "two DMARC records at one name are ignored by receivers (RFC 7489 6.6.3)",
-            )
-        )
-        return False
-    text = dmarcs[0][1]
-    key = f"domains.{domain}.dmarc"
+    why_one = "two DMARC records at one name are ignored by receivers (RFC 7489 6.6.3)"
+    text = _one(found, dmarcs, where, why_one)
+    return text is not None and _fields_or_raw(
+        found, domain, "dmarc", text, where, parse_dmarc, Dmarc
+    )
+
+
+def _one(found: Found, records: list[tuple[Any, str]], where: str, why: str) -> str | None:
+    """The text of the one policy record at a name; two are noted and neither imported."""
+    if len(records) > 1:
+        found.notes.append(Note(where, "not-imported", " | ".join(t for _, t in records), why))
+        return None
+    return records[0][1]
+
+
+def _fields_or_raw(
+    found: Found,
+    name: str,
+    field: Literal["spf", "dmarc"],
+    text: str,
+    where: str,
+    parse: Callable[[str], Any],
+    model: type[Spf] | type[Dmarc],
+) -> bool:
+    """Fields when mailauth would write the very same text back, else ``raw:`` with a Note
+    and a comment saying why; a record even ``raw`` cannot hold is noted, not imported."""
     try:
-        parsed = parse_dmarc(text)
+        parsed = parse(text)
     except Unparsed as exc:
         reason = f"it does not parse into fields: {exc}"
     else:
         if parsed.exact:
-            _domain(found, domain)["dmarc"] = parsed.fields
+            _domain(found, name)[field] = parsed.fields
             return True
         reason = parsed.why
     try:
-        Dmarc.model_validate({"raw": text})
+        model.model_validate({"raw": text})
     except ValidationError as exc:
         found.notes.append(
             Note(where, "not-imported", text, f"not even as raw: {exc.errors()[0]['msg']}")
         )
         return False
-    _domain(found, domain)["dmarc"] = {"raw": text}
-    found.comments[key] = f"kept as raw: {reason}"
+    _domain(found, name)[field] = {"raw": text}
+    found.comments[f"domains.{name}.{field}"] = f"kept as raw: {reason}"
     found.notes.append(Note(where, "raw", text, reason))
     return True
 

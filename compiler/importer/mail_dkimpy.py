@@ -25,7 +25,6 @@ from mailauth.compiler.importer.signer_tables import (
     signing_table,
     table_directory,
 )
-from mailauth.schema import strings
 
 __all__ = ["read_dkimpy"]
 
@@ -59,28 +58,7 @@ def read_dkimpy(files: MailFiles, path: str) -> Signer | None:
         "canonicalization": "canonicalization",
         "authservid": "authserv_id",
     }
-    for folded, field in simple.items():
-        option = by.get(folded)
-        if option is None:
-            continue
-        handled.add(folded)
-        value: Any = option.value
-        if folded == "socket":
-            try:
-                value = strings.milter_socket(value)
-            except ValueError as exc:
-                files.note(
-                    f"{path}:{option.line}", "not-imported", f"Socket {option.value}", str(exc)
-                )
-                continue
-        files.setting(
-            model,
-            values,
-            field,
-            value,
-            f"{path}:{option.line}",
-            f"{option.name} {option.value}",
-        )
+    files.simple_settings(model, values, by, simple, handled, path)
     if "socket" not in by:
         files.note(
             path,

@@ -18,6 +18,7 @@ from mailauth.compiler.importer.milter_tables import (
     content_lines,
     truth,
 )
+from mailauth.schema import strings
 from mailauth.schema.targets import trusted_host
 
 NoteKind = Literal["not-imported", "raw", "changed", "mismatch"]
@@ -116,6 +117,33 @@ class MailFiles:
             return False
         values[field] = value
         return True
+
+    def simple_settings(
+        self,
+        model: type[BaseModel],
+        values: dict[str, Any],
+        by: Mapping[str, Option],
+        fields: Mapping[str, str],
+        handled: set[str],
+        path: str,
+    ) -> None:
+        """Options that map one to one onto a settings field (``fields``: folded option
+        name -> field), each through the model's check; a Socket through the socket type
+        first, since its spelling is what Postfix's milter lines must match."""
+        for folded, field in fields.items():
+            option = by.get(folded)
+            if option is None:
+                continue
+            handled.add(folded)
+            value: Any = option.value
+            where = f"{path}:{option.line}"
+            if folded == "socket":
+                try:
+                    value = strings.milter_socket(value)
+                except ValueError as exc:
+                    self.note(where, "not-imported", f"Socket {option.value}", str(exc))
+                    continue
+            self.setting(model, values, field, value, where, f"{option.name} {option.value}")
 
     def first(self, options: list[Option], path: str) -> dict[str, Option]:
         """Each option by its folded name: the first line, the others noted."""

@@ -11,7 +11,6 @@ from mailauth.compiler.importer.milter_tables import (
     parse_options,
     truth,
 )
-from mailauth.schema import strings
 
 __all__ = ["read_opendmarc"]
 
@@ -37,28 +36,7 @@ def read_opendmarc(files: MailFiles, path: str) -> Signer | None:
         "historyfile": "history_file",
         "publicsuffixlist": "public_suffix_list",
     }
-    for folded, field in simple.items():
-        option = by.get(folded)
-        if option is None:
-            continue
-        handled.add(folded)
-        value: Any = option.value
-        if folded == "socket":
-            try:
-                value = strings.milter_socket(value)
-            except ValueError as exc:
-                files.note(
-                    f"{path}:{option.line}", "not-imported", f"Socket {option.value}", str(exc)
-                )
-                continue
-        files.setting(
-            model,
-            values,
-            field,
-            value,
-            f"{path}:{option.line}",
-            f"{option.name} {option.value}",
-        )
+    files.simple_settings(model, values, by, simple, handled, path)
     values.setdefault("public_suffix_list", None)
     for folded, name in (("socket", "Socket"), ("umask", "UMask"), ("pidfile", "PidFile")):
         if folded not in by:
