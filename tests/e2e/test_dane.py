@@ -13,15 +13,13 @@ from __future__ import annotations
 import contextlib
 import subprocess
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from support import NamedServer, free_port, require_binary, run_mailauth, safe_directory
+from support.certs import write_self_signed
 
 from e2e.mailstack import PostfixServer, postfix_command, write_config, write_postfix_instance
 
@@ -39,31 +37,9 @@ def host_dir() -> Iterator[Path]:
 
 def _certificate(directory: Path) -> tuple[Path, Path]:
     """A self-signed certificate for the MX (DANE-EE does not care who signed it)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, MX)])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=30))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(MX)]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
     directory.mkdir(mode=0o755)
     cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    key_path.chmod(0o600)
+    write_self_signed(cert_path, key_path, MX)
     return cert_path, key_path
 
 

@@ -19,14 +19,12 @@ import hashlib
 import json
 import re
 import shutil
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 from support import (
     DEBIAN_FIXTURES,
     NamedServer,
@@ -35,6 +33,7 @@ from support import (
     require_module,
     run_mailauth,
 )
+from support.certs import write_self_signed
 
 pytestmark = pytest.mark.e2e
 
@@ -50,30 +49,8 @@ BIMI = "v=BIMI1; l=https://example.org/bimi/logo.svg; a=https://example.org/bimi
 def _certificate(root: Path) -> bytes:
     """A self-signed certificate for the MX at the example's DANE path under ``root``;
     returns the DER SubjectPublicKeyInfo of its key (what TLSA 3 1 1 hashes)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, MX)])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=90))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(MX)]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
     (root / CERT).parent.mkdir(parents=True)
-    (root / CERT).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (root / KEY).write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    (root / KEY).chmod(0o600)
+    write_self_signed(root / CERT, root / KEY, MX, days=90)
     loaded = x509.load_pem_x509_certificate((root / CERT).read_bytes())
     return loaded.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
